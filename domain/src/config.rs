@@ -1,0 +1,810 @@
+//! The certpool configuration file: one TOML document.
+//!
+//! Parsing is strict: unknown keys and bad values are rejected with the key's dotted path and the
+//! line it is on, and cross-references (a pool naming a scheme, CA or DNS provider that does not
+//! exist) are checked before anything runs. String values may use `${VAR}` or `${VAR:-default}`
+//! so that one file serves several environments (ports of the dev stack, for example).
+
+use crate::duration::Duration;
+use crate::pool::{PoolSpec, PoolTemplateValues};
+use crate::scheme::{Scheme, SchemeError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the Temporal frontend is and which queue certpool's workers poll.
+    pub temporal: TemporalConfig,
+    /// Named ACME certificate authorities.
+    pub ca: BTreeMap<String, CaConfig>,
+    /// Named DNS providers that answer DNS-01 challenges.
+    pub dns: BTreeMap<String, DnsProviderConfig>,
+    /// How to check that challenge records are visible before answering the CA.
+    #[serde(default)]
+    pub propagation: PropagationConfig,
+    /// Where private keys, chains and ACME account keys are kept.
+    pub secrets: SecretStoreConfig,
+    /// Where the certificate inventory is kept.
+    pub inventory: InventoryConfig,
+    /// Defaults for issuance.
+    #[serde(default)]
+    pub issuance: IssuanceConfig,
+    /// Certificate schemes: named SAN templates.
+    pub schemes: BTreeMap<String, SchemeConfig>,
+    /// Pools: a scheme bound to a cloud and region, filled ahead of demand.
+    #[serde(default)]
+    pub pools: BTreeMap<String, PoolConfig>,
+}
+
+/// `[temporal]`
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TemporalConfig {
+    /// Frontend gRPC address, e.g. `http://127.0.0.1:7233`.
+    pub address: String,
+    /// Namespace; `default` on the dev server.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Task queue the workers poll and the CLI starts workflows on.
+    #[serde(default = "default_task_queue")]
+    pub task_queue: String,
+    /// Address of the Temporal Web UI, printed by the CLI so operators can follow workflows.
+    #[serde(default)]
+    pub ui_address: Option<String>,
+}
+
+fn default_namespace() -> String {
+    "default".into()
+}
+fn default_task_queue() -> String {
+    "certpool".into()
+}
+
+/// `[ca.<name>]`: one ACME certificate authority.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CaConfig {
+    /// ACME directory URL.
+    pub directory_url: String,
+    /// Contact URIs for the ACME account (`mailto:ops@example.net`).
+    #[serde(default)]
+    pub contact: Vec<String>,
+    /// External account binding, for CAs that require one.
+    #[serde(default)]
+    pub eab: Option<EabConfig>,
+    /// Extra root certificate (PEM file) to trust for the CA's HTTPS endpoint; meant for test CAs
+    /// such as pebble. Public CAs need nothing here.
+    #[serde(default)]
+    pub trusted_root: Option<PathBuf>,
+    /// Per-request timeout for calls to the CA. instant-acme has none of its own.
+    #[serde(default = "default_acme_timeout")]
+    pub request_timeout: Duration,
+}
+
+fn default_acme_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// External account binding credentials.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EabConfig {
+    /// Key identifier given by the CA.
+    pub kid: String,
+    /// Base64url HMAC key given by the CA.
+    pub hmac_key: SecretSource,
+}
+
+/// A secret value given indirectly so that the config file itself can be shared.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum SecretSource {
+    /// Read from an environment variable of the worker.
+    Env(String),
+    /// Read from a file (trailing whitespace trimmed).
+    File(PathBuf),
+    /// Given inline. Fine for the dev stack, discouraged in production.
+    Value(String),
+}
+
+/// `[dns.<name>]`: a DNS provider, chosen by `type`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DnsProviderConfig {
+    /// Dynamic updates (RFC 2136) signed with TSIG (RFC 8945), e.g. to BIND or Knot.
+    Rfc2136(Rfc2136Config),
+}
+
+impl DnsProviderConfig {
+    /// The single zone a provider is bound to, when it is bound to one.
+    pub fn zone(&self) -> Option<&str> {
+        match self {
+            Self::Rfc2136(r) => Some(&r.zone),
+        }
+    }
+}
+
+/// Settings of an RFC 2136 provider.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Rfc2136Config {
+    /// Primary server accepting updates, `host:port`.
+    pub server: String,
+    /// Zone apex the updates go to, e.g. `example.net.`.
+    pub zone: String,
+    /// TSIG key name.
+    pub tsig_key_name: String,
+    /// TSIG algorithm.
+    #[serde(default)]
+    pub tsig_algorithm: TsigAlgorithm,
+    /// TSIG secret (base64).
+    pub tsig_secret: SecretSource,
+    /// TTL of the challenge records.
+    #[serde(default = "default_txt_ttl")]
+    pub ttl: u32,
+    /// Per-update timeout.
+    #[serde(default = "default_dns_timeout")]
+    pub timeout: Duration,
+}
+
+fn default_txt_ttl() -> u32 {
+    60
+}
+fn default_dns_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// TSIG HMAC algorithms.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+pub enum TsigAlgorithm {
+    /// `hmac-sha256`, the usual choice.
+    #[default]
+    #[serde(rename = "hmac-sha256")]
+    HmacSha256,
+    /// `hmac-sha384`.
+    #[serde(rename = "hmac-sha384")]
+    HmacSha384,
+    /// `hmac-sha512`.
+    #[serde(rename = "hmac-sha512")]
+    HmacSha512,
+}
+
+/// `[propagation]`
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PropagationConfig {
+    /// Query these servers (`host:port`) instead of the zone's NS set. Needed when the
+    /// authoritative servers are not reachable under their public names, as on the dev stack.
+    #[serde(default)]
+    pub nameservers: Vec<String>,
+    /// Give up after this long.
+    #[serde(default = "default_propagation_timeout")]
+    pub timeout: Duration,
+    /// Time between two rounds of queries.
+    #[serde(default = "default_propagation_interval")]
+    pub interval: Duration,
+}
+
+fn default_propagation_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+fn default_propagation_interval() -> Duration {
+    Duration::from_millis(500)
+}
+
+impl Default for PropagationConfig {
+    fn default() -> Self {
+        Self {
+            nameservers: Vec::new(),
+            timeout: default_propagation_timeout(),
+            interval: default_propagation_interval(),
+        }
+    }
+}
+
+/// `[secrets]`: the secret store, chosen by `type`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SecretStoreConfig {
+    /// Encrypted files in a local directory (AES-256-GCM, files 0600).
+    Local {
+        /// Directory holding the secrets.
+        path: PathBuf,
+        /// 32-byte key, base64 or hex, that encrypts everything at rest.
+        encryption_key: SecretSource,
+    },
+}
+
+/// `[inventory]`, chosen by `type`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum InventoryConfig {
+    /// A SQLite database file.
+    Sqlite {
+        /// Database file; created on first use.
+        path: PathBuf,
+    },
+}
+
+/// `[issuance]`: defaults that pools may override.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct IssuanceConfig {
+    /// How many `IssueCertificate` workflows one pool fill runs at once.
+    #[serde(default = "default_fill_concurrency")]
+    pub fill_concurrency: u32,
+    /// Private key algorithm of issued certificates.
+    #[serde(default)]
+    pub key_algorithm: KeyAlgorithm,
+    /// Give up on one issuance after this long (child workflow execution timeout).
+    #[serde(default = "default_issue_timeout")]
+    pub issue_timeout: Duration,
+}
+
+fn default_fill_concurrency() -> u32 {
+    8
+}
+fn default_issue_timeout() -> Duration {
+    Duration::from_secs(600)
+}
+
+impl Default for IssuanceConfig {
+    fn default() -> Self {
+        Self {
+            fill_concurrency: default_fill_concurrency(),
+            key_algorithm: KeyAlgorithm::default(),
+            issue_timeout: default_issue_timeout(),
+        }
+    }
+}
+
+/// Private key algorithms.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyAlgorithm {
+    /// ECDSA on P-256 with SHA-256.
+    #[default]
+    EcdsaP256,
+    /// ECDSA on P-384 with SHA-384.
+    EcdsaP384,
+    /// Ed25519. Few CAs accept it yet.
+    Ed25519,
+}
+
+/// `[schemes.<name>]`
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SchemeConfig {
+    /// What the scheme is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// SAN templates with `{cloud}`, `{region}`, `{network_id}` and `{zone}` placeholders.
+    pub sans: Vec<String>,
+}
+
+/// `[pools.<name>]`
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Scheme name.
+    pub scheme: String,
+    /// Cloud provider label bound to `{cloud}`.
+    pub cloud: String,
+    /// Region label bound to `{region}`.
+    pub region: String,
+    /// Network id bound to `{network_id}`.
+    #[serde(default)]
+    pub network_id: Option<String>,
+    /// Zone labels; a template with `{zone}` yields one SAN per zone.
+    #[serde(default)]
+    pub zones: Vec<String>,
+    /// How many ready certificates the pool keeps.
+    pub target_size: u32,
+    /// A pooled certificate with less remaining lifetime than this does not count as ready.
+    #[serde(default = "default_min_remaining")]
+    pub min_remaining_lifetime: Duration,
+    /// CA name from `[ca]`.
+    pub ca: String,
+    /// DNS provider name from `[dns]`.
+    pub dns: String,
+    /// Overrides `issuance.fill_concurrency` for this pool.
+    #[serde(default)]
+    pub fill_concurrency: Option<u32>,
+}
+
+fn default_min_remaining() -> Duration {
+    Duration::from_secs(45 * 86_400)
+}
+
+/// Why a configuration was rejected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Syntax error, unknown key or bad value type.
+    #[error("{origin}: {message}")]
+    Parse {
+        /// File name or `<string>`.
+        origin: String,
+        /// Message naming the key and line.
+        message: String,
+    },
+    /// A value is well-formed but wrong (unknown reference, invalid scheme…).
+    #[error("{origin}:{line}: {key}: {message}", line = line.map_or_else(|| "?".to_owned(), |l| l.to_string()))]
+    Invalid {
+        /// File name or `<string>`.
+        origin: String,
+        /// Dotted key path.
+        key: String,
+        /// 1-based line of the key, when it could be found.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+    /// `${VAR}` named an unset variable with no default.
+    #[error("{origin}:{line}: environment variable {var} is not set and has no default (write ${{{var}:-default}})")]
+    UnsetVariable {
+        /// File name or `<string>`.
+        origin: String,
+        /// 1-based line.
+        line: usize,
+        /// Variable name.
+        var: String,
+    },
+}
+
+/// A warning that does not stop certpool but that an operator should see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// Dotted key path.
+    pub key: String,
+    /// What to look at.
+    pub message: String,
+}
+
+/// A config that parsed and validated, with every pool materialized.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The parsed file.
+    pub config: Config,
+    /// Directory relative paths are resolved against (the config file's directory).
+    pub base_dir: PathBuf,
+    /// Pools with their materialized SAN lists, by name.
+    pub pools: BTreeMap<String, PoolSpec>,
+    /// Things worth an operator's attention.
+    pub warnings: Vec<ConfigWarning>,
+}
+
+impl LoadedConfig {
+    /// Reads, interpolates, parses and validates a config file.
+    pub fn from_file(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self::from_str(&text, &path.display().to_string(), base_dir, env)
+    }
+
+    /// Same as [`LoadedConfig::from_file`] for text already in memory.
+    pub fn from_str(
+        text: &str,
+        origin: &str,
+        base_dir: PathBuf,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let text = interpolate(text, origin, env)?;
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_owned(),
+            message: describe_toml_error(&e, &text),
+        })?;
+        let locate = |path: &[&str]| key_line(&text, path);
+        let invalid = |path: &[&str], message: String| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            key: path.join("."),
+            line: locate(path),
+            message,
+        };
+        let (pools, warnings) = validate(&config, &invalid)?;
+        Ok(Self {
+            config,
+            base_dir,
+            pools,
+            warnings,
+        })
+    }
+
+    /// Resolves a path from the config against the config file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_owned()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    /// The pool named `name`, or an error listing the configured pools.
+    pub fn pool(&self, name: &str) -> Result<&PoolSpec, String> {
+        self.pools.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.pools.keys().map(String::as_str).collect();
+            format!("no pool named {name:?}; configured pools: {}", known.join(", "))
+        })
+    }
+}
+
+type Invalid<'a> = dyn Fn(&[&str], String) -> ConfigError + 'a;
+
+fn validate(
+    config: &Config,
+    invalid: &Invalid<'_>,
+) -> Result<(BTreeMap<String, PoolSpec>, Vec<ConfigWarning>), ConfigError> {
+    let mut warnings = Vec::new();
+    if config.temporal.task_queue.trim().is_empty() {
+        return Err(invalid(&["temporal", "task_queue"], "must not be empty".into()));
+    }
+    if config.issuance.fill_concurrency == 0 {
+        return Err(invalid(&["issuance", "fill_concurrency"], "must be at least 1".into()));
+    }
+    for (name, ca) in &config.ca {
+        if !(ca.directory_url.starts_with("https://") || ca.directory_url.starts_with("http://")) {
+            return Err(invalid(
+                &["ca", name, "directory_url"],
+                format!("{:?} is not an http(s) URL", ca.directory_url),
+            ));
+        }
+        for c in &ca.contact {
+            if !c.starts_with("mailto:") {
+                return Err(invalid(&["ca", name, "contact"], format!("{c:?} must be a mailto: URI")));
+            }
+        }
+    }
+    for (name, dns) in &config.dns {
+        match dns {
+            DnsProviderConfig::Rfc2136(r) => {
+                if !r.zone.ends_with('.') {
+                    return Err(invalid(
+                        &["dns", name, "zone"],
+                        format!("{:?} must be fully qualified (end with a dot)", r.zone),
+                    ));
+                }
+                if r.server.rsplit_once(':').is_none_or(|(_, p)| p.parse::<u16>().is_err()) {
+                    return Err(invalid(
+                        &["dns", name, "server"],
+                        format!("{:?} must be host:port", r.server),
+                    ));
+                }
+            }
+        }
+    }
+    for ns in &config.propagation.nameservers {
+        if ns.rsplit_once(':').is_none_or(|(_, p)| p.parse::<u16>().is_err()) {
+            return Err(invalid(&["propagation", "nameservers"], format!("{ns:?} must be host:port")));
+        }
+    }
+    let mut schemes = BTreeMap::new();
+    for (name, s) in &config.schemes {
+        let scheme = Scheme::parse(name, &s.sans).map_err(|e| invalid(&["schemes", name, "sans"], e.to_string()))?;
+        schemes.insert(name.clone(), scheme);
+    }
+    let mut pools = BTreeMap::new();
+    for (name, p) in &config.pools {
+        crate::pool::validate_pool_name(name).map_err(|m| invalid(&["pools", name], m))?;
+        let scheme = schemes.get(&p.scheme).ok_or_else(|| {
+            invalid(
+                &["pools", name, "scheme"],
+                format!("unknown scheme {:?}; defined: {}", p.scheme, keys(&config.schemes)),
+            )
+        })?;
+        if !config.ca.contains_key(&p.ca) {
+            return Err(invalid(
+                &["pools", name, "ca"],
+                format!("unknown CA {:?}; defined: {}", p.ca, keys(&config.ca)),
+            ));
+        }
+        if !config.dns.contains_key(&p.dns) {
+            return Err(invalid(
+                &["pools", name, "dns"],
+                format!("unknown DNS provider {:?}; defined: {}", p.dns, keys(&config.dns)),
+            ));
+        }
+        if p.target_size == 0 {
+            return Err(invalid(&["pools", name, "target_size"], "must be at least 1".into()));
+        }
+        if p.fill_concurrency == Some(0) {
+            return Err(invalid(&["pools", name, "fill_concurrency"], "must be at least 1".into()));
+        }
+        let values = PoolTemplateValues {
+            cloud: p.cloud.clone(),
+            region: p.region.clone(),
+            network_id: p.network_id.clone(),
+            zones: p.zones.clone(),
+        };
+        let sans = scheme.materialize(&values).map_err(|e| match &e {
+            SchemeError::Template { .. } | SchemeError::Materialized { .. } | SchemeError::TooMany { .. } => {
+                invalid(&["pools", name], format!("scheme {:?}: {e}", p.scheme))
+            }
+            _ => invalid(&["pools", name], e.to_string()),
+        })?;
+        if sans.len() > crate::scheme::SAN_WARN_THRESHOLD {
+            warnings.push(ConfigWarning {
+                key: format!("pools.{name}"),
+                message: format!(
+                    "{} SANs; Let's Encrypt's short-lived profiles accept at most {}",
+                    sans.len(),
+                    crate::scheme::SAN_WARN_THRESHOLD
+                ),
+            });
+        }
+        if let Some(zone) = config.dns[&p.dns].zone() {
+            let zone = zone.trim_end_matches('.');
+            for san in &sans {
+                let host = san.trim_start_matches("*.");
+                if host != zone && !host.ends_with(&format!(".{zone}")) {
+                    return Err(invalid(
+                        &["pools", name, "dns"],
+                        format!("SAN {san:?} is outside zone {zone:?} served by DNS provider {:?}", p.dns),
+                    ));
+                }
+            }
+        }
+        pools.insert(
+            name.clone(),
+            PoolSpec {
+                name: name.clone(),
+                scheme: p.scheme.clone(),
+                sans,
+                target_size: p.target_size,
+                min_remaining_lifetime: p.min_remaining_lifetime,
+                ca: p.ca.clone(),
+                dns: p.dns.clone(),
+                fill_concurrency: p.fill_concurrency.unwrap_or(config.issuance.fill_concurrency),
+                key_algorithm: config.issuance.key_algorithm,
+                issue_timeout: config.issuance.issue_timeout,
+            },
+        );
+    }
+    Ok((pools, warnings))
+}
+
+fn keys<V>(m: &BTreeMap<String, V>) -> String {
+    if m.is_empty() {
+        "none".into()
+    } else {
+        m.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Expands `${VAR}` and `${VAR:-default}`; `$$` is a literal dollar sign.
+fn interpolate(text: &str, origin: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(text.len());
+    for (idx, line) in text.split_inclusive('\n').enumerate() {
+        let is_comment = line.trim_start().starts_with('#');
+        let mut rest = line;
+        while let Some(pos) = rest.find('$') {
+            out.push_str(&rest[..pos]);
+            let after = &rest[pos + 1..];
+            if is_comment {
+                out.push('$');
+                rest = after;
+            } else if let Some(tail) = after.strip_prefix('$') {
+                out.push('$');
+                rest = tail;
+            } else if let Some(body) = after.strip_prefix('{')
+                && let Some(end) = body.find('}')
+            {
+                let expr = &body[..end];
+                let (var, default) = match expr.split_once(":-") {
+                    Some((v, d)) => (v, Some(d)),
+                    None => (expr, None),
+                };
+                match env(var).filter(|v| !v.is_empty()).or_else(|| default.map(str::to_owned)) {
+                    Some(v) => out.push_str(&v),
+                    None => {
+                        return Err(ConfigError::UnsetVariable {
+                            origin: origin.to_owned(),
+                            line: idx + 1,
+                            var: var.to_owned(),
+                        });
+                    }
+                }
+                rest = &body[end + 1..];
+            } else {
+                out.push('$');
+                rest = after;
+            }
+        }
+        out.push_str(rest);
+    }
+    Ok(out)
+}
+
+fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
+    let msg = e.message().trim();
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let key = key_at(text, span.start);
+            match key {
+                Some(k) => format!("line {line}: {k}: {msg}"),
+                None => format!("line {line}: {msg}"),
+            }
+        }
+        None => msg.to_owned(),
+    }
+}
+
+/// The dotted path of the innermost key whose value span contains `offset`.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    use toml::de::{DeTable, DeValue};
+    let doc = DeTable::parse(text).ok()?;
+    // Header-defined tables (`[pools.x]`) do not span their keys, so every table is searched and
+    // only leaf spans are compared.
+    fn walk(table: &DeTable<'_>, offset: usize, path: &mut Vec<String>) -> bool {
+        for (k, v) in table {
+            path.push(k.get_ref().to_string());
+            let hit = match v.get_ref() {
+                DeValue::Table(t) => k.span().contains(&offset) || walk(t, offset, path),
+                _ => k.span().contains(&offset) || v.span().contains(&offset),
+            };
+            if hit {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    let mut path = Vec::new();
+    if !walk(doc.get_ref(), offset, &mut path) {
+        return None;
+    }
+    Some(path.join("."))
+}
+
+/// 1-based line where the key at `path` is defined.
+fn key_line(text: &str, path: &[&str]) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let doc = DeTable::parse(text).ok()?;
+    let mut table = doc.get_ref();
+    let mut found = None;
+    for (i, seg) in path.iter().enumerate() {
+        let (k, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *seg)?;
+        let span = k.span();
+        found = Some(span.start);
+        if i + 1 < path.len() {
+            match v.get_ref() {
+                DeValue::Table(t) => table = t,
+                _ => break,
+            }
+        }
+    }
+    found.map(|off| text[..off.min(text.len())].matches('\n').count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[temporal]
+address = "http://127.0.0.1:7233"
+
+[ca.test]
+directory_url = "https://127.0.0.1:14000/dir"
+
+[dns.bind]
+type = "rfc2136"
+server = "127.0.0.1:15353"
+zone = "certpool.test."
+tsig_key_name = "certpool-key."
+tsig_secret = { value = "c2VjcmV0" }
+
+[secrets]
+type = "local"
+path = "secrets"
+encryption_key = { env = "KEY" }
+
+[inventory]
+type = "sqlite"
+path = "inv.sqlite"
+
+[schemes.regional]
+sans = ["*.{region}.{cloud}.certpool.test", "{region}.{cloud}.certpool.test"]
+
+[pools.aws-use1]
+scheme = "regional"
+cloud = "aws"
+region = "us-east-1"
+target_size = 3
+ca = "test"
+dns = "bind"
+"#;
+
+    fn load(text: &str) -> Result<LoadedConfig, ConfigError> {
+        LoadedConfig::from_str(text, "test.toml", PathBuf::from("/etc/certpool"), &|v| {
+            (v == "PORT").then(|| "9999".to_owned())
+        })
+    }
+
+    #[test]
+    fn minimal_config_materializes_pool() {
+        let c = load(MINIMAL).expect("valid");
+        let pool = c.pool("aws-use1").expect("pool");
+        assert_eq!(pool.sans, vec!["*.us-east-1.aws.certpool.test", "us-east-1.aws.certpool.test"]);
+        assert_eq!(pool.fill_concurrency, 8);
+        assert_eq!(c.resolve(Path::new("inv.sqlite")), PathBuf::from("/etc/certpool/inv.sqlite"));
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let text = MINIMAL.replace("target_size = 3", "target_size = 3\ntarget_sise = 4");
+        let err = load(&text).expect_err("unknown key").to_string();
+        assert!(err.contains("target_sise"), "{err}");
+        assert!(err.contains("line 32: pools.aws-use1.target_sise"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_is_named_with_its_line() {
+        let text = MINIMAL.replace("target_size = 3", "target_size = \"three\"");
+        let err = load(&text).expect_err("bad type").to_string();
+        assert!(err.contains("line 31: pools.aws-use1.target_size: invalid type"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_is_rejected() {
+        let text = MINIMAL.replace("target_size = 3", "target_size = 3\nmin_remaining_lifetime = \"30 days\"");
+        let err = load(&text).expect_err("bad duration").to_string();
+        assert!(err.contains("line 32: pools.aws-use1.min_remaining_lifetime"), "{err}");
+        assert!(err.contains("invalid duration"), "{err}");
+    }
+
+    #[test]
+    fn unknown_reference_names_pool_key_and_line() {
+        let text = MINIMAL.replace("scheme = \"regional\"", "scheme = \"zonal\"");
+        let err = load(&text).expect_err("unknown scheme").to_string();
+        assert_eq!(
+            err,
+            "test.toml:28: pools.aws-use1.scheme: unknown scheme \"zonal\"; defined: regional"
+        );
+    }
+
+    #[test]
+    fn unknown_dns_type_is_rejected() {
+        let text = MINIMAL.replace("type = \"rfc2136\"", "type = \"carrier-pigeon\"");
+        let err = load(&text).expect_err("unknown type").to_string();
+        assert!(err.contains("carrier-pigeon"), "{err}");
+        assert!(err.contains("line 9"), "{err}");
+    }
+
+    #[test]
+    fn san_outside_zone_is_rejected() {
+        let text = MINIMAL.replace("{region}.{cloud}.certpool.test\"]", "{region}.{cloud}.example.org\"]");
+        let err = load(&text).expect_err("outside zone").to_string();
+        assert!(err.contains("outside zone"), "{err}");
+    }
+
+    #[test]
+    fn interpolation_uses_env_and_defaults() {
+        let text = MINIMAL
+            .replace("127.0.0.1:7233", "127.0.0.1:${PORT}")
+            .replace("127.0.0.1:14000", "127.0.0.1:${NOPE:-14001}");
+        let c = load(&text).expect("valid");
+        assert_eq!(c.config.temporal.address, "http://127.0.0.1:9999");
+        assert_eq!(c.config.ca["test"].directory_url, "https://127.0.0.1:14001/dir");
+        let err = load(&MINIMAL.replace("7233", "${UNSET_VAR}")).expect_err("unset").to_string();
+        assert!(err.contains("UNSET_VAR") && err.contains("test.toml:3"), "{err}");
+    }
+}

@@ -1,0 +1,64 @@
+//! Plug-in families. Each is one small trait; implementations live in the activities crate, one
+//! module per product, and are chosen by the `type` key of their config section.
+
+use crate::cert::{CertificateRecord, PoolLevel};
+use crate::error::Failure;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// One TXT record of a DNS-01 challenge.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TxtRecord {
+    /// Fully qualified owner name without trailing dot (`_acme-challenge.example.net`).
+    pub name: String,
+    /// The record value (a key authorization digest; public by design).
+    pub value: String,
+}
+
+/// Publishes and removes DNS-01 challenge records.
+///
+/// `present` appends to any TXT set already at the name and `cleanup` removes only the given
+/// values, so concurrent orders for the same name never clobber each other. Both are idempotent.
+#[async_trait]
+pub trait DnsProvider: Send + Sync + std::fmt::Debug {
+    /// Adds the records, batched per zone.
+    async fn present(&self, records: &[TxtRecord]) -> Result<(), Failure>;
+    /// Removes exactly these values.
+    async fn cleanup(&self, records: &[TxtRecord]) -> Result<(), Failure>;
+}
+
+/// Stores secret bytes by path.
+#[async_trait]
+pub trait SecretStore: Send + Sync + std::fmt::Debug {
+    /// Writes (or overwrites) a secret.
+    async fn put(&self, path: &str, value: &[u8]) -> Result<(), Failure>;
+    /// Reads a secret; `None` when there is none at that path.
+    async fn get(&self, path: &str) -> Result<Option<Vec<u8>>, Failure>;
+    /// Deletes a secret; deleting a missing one is not an error.
+    async fn delete(&self, path: &str) -> Result<(), Failure>;
+    /// Paths under a prefix.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, Failure>;
+}
+
+/// Filter for [`Inventory::list`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertFilter {
+    /// Only this pool.
+    pub pool: Option<String>,
+    /// At most this many rows, soonest expiry first.
+    pub limit: Option<u32>,
+}
+
+/// The certificate inventory.
+#[async_trait]
+pub trait Inventory: Send + Sync + std::fmt::Debug {
+    /// Records a freshly issued certificate as pooled. Recording the same id twice is a no-op,
+    /// which makes the activity that calls it safe to retry.
+    async fn record_issued(&self, cert: &CertificateRecord) -> Result<(), Failure>;
+    /// Ready certificates of a pool: pooled with at least `min_remaining_secs` left at `now`.
+    async fn pool_level(&self, pool: &str, now: i64, min_remaining_secs: i64) -> Result<PoolLevel, Failure>;
+    /// Certificates, soonest expiry first.
+    async fn list(&self, filter: &CertFilter) -> Result<Vec<CertificateRecord>, Failure>;
+    /// One certificate.
+    async fn get(&self, id: &str) -> Result<Option<CertificateRecord>, Failure>;
+}
