@@ -52,7 +52,7 @@ if ((${#missing[@]} > 0 || need_venv_pkg)); then
     # Update the index once, then install everything in one transaction.
     if ! as_root apt-get update -qq >"$log" 2>&1 ||
         ! as_root env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >>"$log" 2>&1; then
+            apt-get install -y -qq "${pkgs[@]}" >>"$log" 2>&1; then
         cat "$log" >&2
         echo "install.sh: apt-get failed (see output above)" >&2
         exit 1

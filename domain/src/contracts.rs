@@ -124,6 +124,9 @@ pub struct IssuedCertificate {
     pub serial: String,
     /// End of validity, Unix seconds.
     pub not_after: i64,
+    /// Set when the certificate was issued but removing the challenge records failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup_error: Option<String>,
 }
 
 /// Input of `pool_level`.

@@ -1,0 +1,52 @@
+//! Activity options in one place: timeouts and retry policies per kind of side effect.
+
+use std::time::Duration;
+use temporalio_common::RetryPolicy;
+use temporalio_workflow::ActivityOptions;
+
+/// Retries with backoff doubling from 500 ms to a 30 s cap. Non-retryable failures (permanent
+/// ACME problems, refused DNS updates) stop at the first attempt whatever this says.
+fn retry(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy::builder()
+        .initial_interval(Duration::from_millis(500))
+        .backoff_coefficient(2.0)
+        .maximum_interval(Duration::from_secs(30))
+        .maximum_attempts(max_attempts)
+        .build()
+}
+
+/// Calls to the ACME CA. Each HTTP request has its own timeout inside the activity.
+pub(crate) fn acme() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(120))
+        .retry_policy(retry(8))
+        .build()
+}
+
+/// DNS updates.
+pub(crate) fn dns() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
+        .retry_policy(retry(8))
+        .build()
+}
+
+/// Clean-up runs on failure paths too, so it retries longer: a leftover record is a leak.
+pub(crate) fn dns_cleanup() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
+        .retry_policy(retry(12))
+        .build()
+}
+
+/// Propagation checks enforce their own timeout from config and heartbeat while they wait.
+pub(crate) fn propagation() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(900))
+        .heartbeat_timeout(Duration::from_secs(30))
+        .retry_policy(retry(3))
+        .build()
+}
+
+/// Local work: key generation, inventory, config lookups.
+pub(crate) fn local() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+        .retry_policy(retry(10))
+        .build()
+}
