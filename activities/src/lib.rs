@@ -1,1 +1,99 @@
-//! placeholder
+//! certpool's activities and the plug-in implementations behind them.
+//!
+//! Every side effect of certpool happens here. Activities implement the definitions pinned in
+//! [`certpool_domain::contracts`]; the `definition = …` attribute makes the compiler check that
+//! names and payload types match what the workflows call.
+
+pub mod acme;
+pub mod dns;
+pub mod failure;
+pub mod inventory;
+pub mod keys;
+pub mod secret_source;
+pub mod secrets;
+mod impls;
+
+pub use impls::CertpoolActivityImpls;
+
+use acme::AcmeCa;
+use certpool_domain::Failure;
+use certpool_domain::config::LoadedConfig;
+use certpool_domain::plugins::{DnsProvider, Inventory, SecretStore};
+use dns::propagation::PropagationChecker;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Everything activities need, built once per worker from the config.
+#[derive(Debug)]
+pub struct Services {
+    /// The loaded config.
+    pub config: Arc<LoadedConfig>,
+    /// Secret store.
+    pub secrets: Arc<dyn SecretStore>,
+    /// Inventory.
+    pub inventory: Arc<dyn Inventory>,
+    /// DNS providers by name.
+    pub dns: BTreeMap<String, Arc<dyn DnsProvider>>,
+    /// ACME CAs by name.
+    pub cas: BTreeMap<String, Arc<AcmeCa>>,
+    /// Propagation checker.
+    pub propagation: PropagationChecker,
+}
+
+impl Services {
+    /// Builds every plug-in named in the config. Fails on the first misconfigured one.
+    pub fn from_config(config: Arc<LoadedConfig>) -> Result<Self, Failure> {
+        let base = config.base_dir.clone();
+        let secrets = secrets::from_config(&config.config.secrets, &base)?;
+        let inventory = inventory::from_config(&config.config.inventory, &base)?;
+        let dns = config
+            .config
+            .dns
+            .iter()
+            .map(|(n, c)| dns::from_config(n, c, &base).map(|p| (n.clone(), p)))
+            .collect::<Result<_, _>>()?;
+        let cas = config
+            .config
+            .ca
+            .iter()
+            .map(|(n, c)| AcmeCa::new(n, c, &base, secrets.clone()).map(|ca| (n.clone(), Arc::new(ca))))
+            .collect::<Result<_, _>>()?;
+        let propagation = PropagationChecker::new(&config.config.propagation)?;
+        Ok(Self {
+            config,
+            secrets,
+            inventory,
+            dns,
+            cas,
+            propagation,
+        })
+    }
+
+    pub(crate) fn ca(&self, name: &str) -> Result<&Arc<AcmeCa>, Failure> {
+        self.cas
+            .get(name)
+            .ok_or_else(|| Failure::permanent("config.unknown_ca", format!("this worker's config has no CA {name:?}")))
+    }
+
+    pub(crate) fn dns(&self, name: &str) -> Result<&Arc<dyn DnsProvider>, Failure> {
+        self.dns.get(name).ok_or_else(|| {
+            Failure::permanent("config.unknown_dns", format!("this worker's config has no DNS provider {name:?}"))
+        })
+    }
+
+    pub(crate) fn zone_of(&self, provider: &str) -> Result<String, Failure> {
+        self.config
+            .config
+            .dns
+            .get(provider)
+            .and_then(|c| c.zone().map(str::to_owned))
+            .ok_or_else(|| Failure::permanent("config.unknown_dns", format!("no zone known for DNS provider {provider:?}")))
+    }
+}
+
+pub(crate) fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+

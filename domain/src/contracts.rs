@@ -231,6 +231,15 @@ pub struct RecordIssuedRequest {
     pub chain_pem: String,
 }
 
+/// Marker types of the activity definitions, for `#[activity(definition = …)]` in the
+/// activities crate. The macro puts them in a private module.
+pub mod activity_defs {
+    pub use super::certpool_activities::{
+        AwaitPropagation, DescribePool, DnsCleanup, DnsPresent, FinalizeOrder, GenerateKey, NewOrder, PoolLevel,
+        RecordIssued, ValidateOrder,
+    };
+}
+
 /// Activities, declared without implementation so the workflow crate can call them without
 /// depending on any I/O crate. The activities crate implements each one with
 /// `#[activity(definition = ...)]`, which checks the types at compile time.
