@@ -234,7 +234,11 @@ launch() {
         cd "$STATE"
         # Make pebble validate challenges immediately instead of sleeping
         # 0-15 s per attempt.
-        [[ $service == pebble ]] && export PEBBLE_VA_NOSLEEP=1
+        # NOSLEEP: pebble otherwise sleeps seconds before each validation to imitate a remote
+        # CA, which would hide certpool's own latency. AUTHZREUSE=100: reuse valid
+        # authorizations for the same account like Let's Encrypt does (pebble's default is a
+        # coin flip per order).
+        [[ $service == pebble ]] && export PEBBLE_VA_NOSLEEP=1 PEBBLE_AUTHZREUSE=100
         # setsid: own session, so terminal signals (Ctrl-C in the caller's
         # shell) don't reach it. The inner sh writes its own PID, then execs
         # the service, so the pid file holds the service's PID even if
@@ -399,6 +403,15 @@ gen_tsig_secret() {
     log "generated TSIG key $TSIG_KEY_NAME ($TSIG_ALGORITHM) in $f"
 }
 
+gen_secrets_key() {
+    # The key certpool's local secret store encrypts keys with. Kept across restarts: losing it
+    # makes every stored private key unreadable.
+    local f=$STATE/secrets.key
+    [[ -s $f ]] && return 0
+    (umask 077 && printf '%s' "$(openssl rand -base64 32)" >"$f")
+    log "generated secret-store encryption key in $f"
+}
+
 write_pebble_config() {
     local f=$STATE/pebble/pebble.json
     cat >"$f.new" <<EOF
@@ -540,6 +553,7 @@ write_stack_env() {
         CERTPOOL_TSIG_KEY_NAME "$TSIG_KEY_NAME"
         CERTPOOL_TSIG_ALGORITHM "$TSIG_ALGORITHM"
         CERTPOOL_TSIG_SECRET_FILE "$STATE/bind/tsig.secret"
+        CERTPOOL_SECRETS_KEY_FILE "$STATE/secrets.key"
         CERTPOOL_TEMPORAL_PORT "$TEMPORAL_PORT"
         CERTPOOL_TEMPORAL_UI_PORT "$TEMPORAL_UI_PORT"
         CERTPOOL_PEBBLE_PORT "$PEBBLE_PORT"
@@ -593,6 +607,7 @@ cmd_start() {
 
     gen_pebble_tls
     gen_tsig_secret
+    gen_secrets_key
     write_pebble_config
     write_named_config
 

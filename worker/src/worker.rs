@@ -1,0 +1,50 @@
+//! The certpool worker: registers every workflow and activity on the configured task queue.
+
+use anyhow::{Context, Result};
+use certpool_activities::{CertpoolActivityImpls, Services};
+use certpool_domain::config::LoadedConfig;
+use certpool_workflows::{IssueCertificate, PoolReplenish};
+use std::future::Future;
+use std::sync::Arc;
+use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+
+/// Tuning knobs of one worker process.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Identity shown in the Temporal UI.
+    pub identity: String,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            identity: format!("certpool@{}", std::process::id()),
+        }
+    }
+}
+
+/// Runs a worker until `shutdown` resolves, then drains in-flight tasks. The worker future is
+/// `!Send` (workflows run on a local set), so this must be awaited on the calling task.
+pub async fn run(cfg: Arc<LoadedConfig>, settings: WorkerSettings, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let services = Services::from_config(cfg.clone()).map_err(|f| anyhow::anyhow!("{f}"))?;
+    let runtime = Runtime::from_current_tokio(Default::default()).context("cannot start the Temporal runtime")?;
+    let client = crate::temporal::connect(&cfg.config.temporal, &settings.identity).await?;
+    let options = WorkerOptions::new(cfg.config.temporal.task_queue.clone())
+        .register_workflow::<PoolReplenish>()?
+        .register_workflow::<IssueCertificate>()?
+        .register_activities(CertpoolActivityImpls::new(Arc::new(services)))
+        .build();
+    let mut worker = Worker::new(&runtime, client, options).context("cannot create the worker")?;
+    let stop = worker.shutdown_handle();
+    tracing::info!(task_queue = %cfg.config.temporal.task_queue, "worker started");
+    let run = worker.run();
+    tokio::pin!(run);
+    tokio::pin!(shutdown);
+    tokio::select! {
+        result = &mut run => return result.context("worker stopped with an error"),
+        () = &mut shutdown => {}
+    }
+    tracing::info!("shutting down: finishing in-flight tasks");
+    stop();
+    run.await.context("worker stopped with an error")
+}
