@@ -1,0 +1,46 @@
+//! Every example config shipped under `deploy/` parses and validates.
+
+#![allow(clippy::unwrap_used)]
+
+use certpool_domain::config::LoadedConfig;
+use std::path::{Path, PathBuf};
+
+fn tomls(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            tomls(&p, out);
+        } else if p.extension().is_some_and(|x| x == "toml") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn every_example_config_parses() {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let mut files = Vec::new();
+    tomls(&deploy, &mut files);
+    assert!(!files.is_empty(), "no example configs found under {}", deploy.display());
+    for f in &files {
+        // Defaults only: examples must not depend on the caller's environment to be valid.
+        let cfg = LoadedConfig::from_file(f, &|_| None).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        assert!(!cfg.pools.is_empty(), "{} defines no pools", f.display());
+    }
+}
+
+#[test]
+fn dev_example_has_a_zonal_scheme() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/dev.toml");
+    let cfg = LoadedConfig::from_file(&f, &|_| None).unwrap();
+    let zonal = cfg.pools.values().find(|p| p.scheme == "zonal").expect("a zonal pool");
+    assert!(zonal.sans.len() > 2, "zones expand to one SAN each: {:?}", zonal.sans);
+}
+
+#[test]
+fn unknown_key_in_an_example_is_rejected_with_its_name() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/dev.toml");
+    let text = std::fs::read_to_string(f).unwrap().replace("[inventory]\n", "[inventory]\npaht = \"x\"\n");
+    let err = LoadedConfig::from_str(&text, "dev.toml", ".".into(), &|_| None).unwrap_err().to_string();
+    assert!(err.contains("paht") && err.contains("line"), "{err}");
+}

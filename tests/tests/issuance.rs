@@ -1,0 +1,269 @@
+//! Issuance end to end against a real Temporal dev server, pebble and BIND.
+
+#![allow(clippy::unwrap_used)]
+
+use anyhow::{Result, anyhow};
+use base64::Engine;
+use certpool::fill::{self, FillResult};
+use certpool_domain::cert::{CertState, paths};
+use certpool_domain::config::KeyAlgorithm;
+use certpool_domain::contracts::IssueRequest;
+use certpool_domain::plugins::CertFilter;
+use certpool_tests::{BLOCKED, Setup, WorkerGuard, ZONE, json_with_decoded_payloads, setup, stack, txt_values_sync, unique_label};
+use certpool_workflows::IssueCertificate;
+use std::time::{Duration, Instant};
+use temporalio_client::errors::WorkflowGetResultError;
+use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+use x509_parser::pem::Pem;
+
+fn regional_pool(pool: &str, cloud: &str, size: u32) -> String {
+    format!(
+        r#"
+[schemes.regional]
+sans = ["*.{{region}}.{{cloud}}.{ZONE}", "{{region}}.{{cloud}}.{ZONE}", "api.{{region}}.{{cloud}}.{ZONE}"]
+
+[pools.{pool}]
+scheme = "regional"
+cloud = "{cloud}"
+region = "eu-west-1"
+target_size = {size}
+min_remaining_lifetime = "1d"
+ca = "pebble"
+dns = "bind"
+"#
+    )
+}
+
+async fn client(setup: &Setup) -> temporalio_client::Client {
+    certpool::temporal::connect(&setup.cfg.config.temporal, "it").await.unwrap()
+}
+
+/// A workflow failure flattened: every (type, message) along the cause chain.
+fn failure_chain(f: &temporalio_common::protos::temporal::api::failure::v1::Failure) -> Vec<(String, String)> {
+    use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
+    let mut out = Vec::new();
+    let mut cur = Some(f);
+    while let Some(c) = cur {
+        let ty = match &c.failure_info {
+            Some(FailureInfo::ApplicationFailureInfo(a)) => a.r#type.clone(),
+            Some(other) => format!("{other:?}").split('(').next().unwrap_or("").to_owned(),
+            None => String::new(),
+        };
+        out.push((ty, c.message.clone()));
+        cur = c.cause.as_deref();
+    }
+    out
+}
+
+/// Starts `IssueCertificate` directly; returns its failure chain and how long it took to fail.
+async fn issue_expecting_failure(setup: &Setup, pool: &str, wf_id: &str) -> Result<(Vec<(String, String)>, Duration)> {
+    let spec = setup.cfg.pool(pool).map_err(|m| anyhow!(m))?.clone();
+    let c = client(setup).await;
+    let started = Instant::now();
+    let handle = c
+        .start_workflow(
+            IssueCertificate::run,
+            IssueRequest::for_pool(&spec, unique_label("cert")),
+            WorkflowStartOptions::new(setup.cfg.config.temporal.task_queue.clone(), wf_id.to_owned())
+                .execution_timeout(Duration::from_secs(120))
+                .build(),
+        )
+        .await?;
+    match handle.get_result(WorkflowGetResultOptions::default()).await {
+        Ok(v) => Err(anyhow!("issuance unexpectedly succeeded: {v:?}")),
+        Err(WorkflowGetResultError::Failed(f)) => Ok((failure_chain(f.failure()), started.elapsed())),
+        Err(e) => Err(anyhow!("unexpected outcome: {e}")),
+    }
+}
+
+/// History of one workflow as the `temporal` CLI prints it, with payloads decoded.
+fn history(wf_id: &str) -> Result<(serde_json::Value, String)> {
+    let raw = stack().temporal_cli(&["workflow", "show", "--workflow-id", wf_id, "--output", "json"])?;
+    let json: serde_json::Value = serde_json::from_str(&raw)?;
+    Ok((json, json_with_decoded_payloads(&raw)))
+}
+
+/// Attempt numbers of the started events of an activity type in a history.
+fn activity_attempts(history: &serde_json::Value, activity_type: &str) -> Vec<u64> {
+    let events = history["events"].as_array().cloned().unwrap_or_default();
+    let mut scheduled_ids = Vec::new();
+    for e in &events {
+        let a = &e["activityTaskScheduledEventAttributes"];
+        if a["activityType"]["name"] == activity_type {
+            scheduled_ids.push(e["eventId"].as_str().map(str::to_owned).or(e["eventId"].as_u64().map(|n| n.to_string())));
+        }
+    }
+    events
+        .iter()
+        .filter_map(|e| {
+            let a = &e["activityTaskStartedEventAttributes"];
+            let sid = a["scheduledEventId"].as_str().map(str::to_owned).or(a["scheduledEventId"].as_u64().map(|n| n.to_string()));
+            if a.is_object() && scheduled_ids.contains(&sid) { a["attempt"].as_u64() } else { None }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_of_three_fills_with_verified_certificates_and_no_key_in_history() -> Result<()> {
+    let pool = unique_label("fill-");
+    let cloud = unique_label("c");
+    let setup = setup("fill", None, &regional_pool(&pool, &cloud, 3))?;
+    let _worker = WorkerGuard::start(&setup);
+    let c = client(&setup).await;
+    let pools = vec![pool.clone()];
+    fill::start(&c, &setup.cfg, &pools).await?;
+    let results = fill::wait(&c, &pools, Some(Duration::from_secs(90)), |_| {}).await?;
+    match &results[&pool] {
+        FillResult::Full(o) => assert_eq!((o.ready, o.target), (3, 3)),
+        FillResult::Failed(why) => panic!("fill failed: {why}"),
+    }
+
+    let spec = setup.cfg.pool(&pool).map_err(|m| anyhow!(m))?;
+    let inventory = certpool_activities::inventory::from_config(&setup.cfg.config.inventory, &setup.cfg.base_dir)
+        .map_err(|f| anyhow!("{f}"))?;
+    let secrets = certpool_activities::secrets::from_config(&setup.cfg.config.secrets, &setup.cfg.base_dir)
+        .map_err(|f| anyhow!("{f}"))?;
+    let certs = inventory.list(&CertFilter::default()).await.map_err(|f| anyhow!("{f}"))?;
+    assert_eq!(certs.len(), 3, "exactly the target is issued");
+
+    let root_pem = stack().issuing_root()?;
+    let root_der = Pem::iter_from_buffer(root_pem.as_bytes()).next().unwrap()?.contents;
+    let (_, root) = x509_parser::parse_x509_certificate(&root_der)?;
+    let mut secret_texts = Vec::new();
+    for cert in &certs {
+        assert_eq!(cert.state, CertState::Pooled);
+        assert_eq!(cert.sans, spec.sans, "inventory keeps the materialized SANs");
+        let chain = secrets.get(&cert.chain_ref).await.map_err(|f| anyhow!("{f}"))?.expect("chain stored");
+        let pems: Vec<Pem> = Pem::iter_from_buffer(&chain).collect::<Result<_, _>>()?;
+        assert!(pems.len() >= 2, "leaf and intermediate");
+        let parsed: Vec<_> = pems.iter().map(|p| x509_parser::parse_x509_certificate(&p.contents).unwrap().1).collect();
+        // Each certificate is signed by the next, the last by pebble's issuing root.
+        for pair in parsed.windows(2) {
+            pair[0].verify_signature(Some(pair[1].public_key()))?;
+        }
+        parsed.last().unwrap().verify_signature(Some(root.public_key()))?;
+        let leaf = &parsed[0];
+        let mut sans: Vec<String> = leaf
+            .subject_alternative_name()?
+            .unwrap()
+            .value
+            .general_names
+            .iter()
+            .filter_map(|n| match n {
+                x509_parser::extensions::GeneralName::DNSName(d) => Some((*d).to_owned()),
+                _ => None,
+            })
+            .collect();
+        let mut want = spec.sans.clone();
+        sans.sort();
+        want.sort();
+        assert_eq!(sans, want, "the leaf carries exactly the materialized SANs");
+        assert_eq!(leaf.raw_serial().iter().map(|b| format!("{b:02x}")).collect::<String>(), cert.serial);
+
+        let key_pem = secrets.get(&paths::cert_key(&cert.id)).await.map_err(|f| anyhow!("{f}"))?.expect("key stored");
+        let key = rcgen::KeyPair::from_pem(std::str::from_utf8(&key_pem)?)?;
+        assert_eq!(key.public_key_raw(), &*leaf.public_key().subject_public_key.data, "stored key matches the certificate");
+        secret_texts.push(String::from_utf8(key_pem)?);
+    }
+    assert!(matches!(spec.key_algorithm, KeyAlgorithm::EcdsaP256));
+
+    // No private key or account key in any history of this test's task queue.
+    let account = secrets.get(&paths::acme_account("pebble")).await.map_err(|f| anyhow!("{f}"))?.expect("account");
+    let account: serde_json::Value = serde_json::from_slice(&account)?;
+    let account_key = account["key_pkcs8"].as_str().unwrap().to_owned();
+    let mut needles: Vec<String> = vec![account_key[..40].to_owned()];
+    for pem in &secret_texts {
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        needles.push(body[..40].to_owned());
+        let der = base64::engine::general_purpose::STANDARD.decode(&body)?;
+        needles.push(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&der)[..40].to_owned());
+    }
+    // Visibility is eventually consistent: wait until every run is listed.
+    let query = format!("TaskQueue = '{}'", setup.cfg.config.temporal.task_queue);
+    let mut ids = Vec::new();
+    for _ in 0..50 {
+        let listed = stack().temporal_cli(&["workflow", "list", "--query", &query, "--output", "json"])?;
+        let v: serde_json::Value = serde_json::from_str(&listed).unwrap_or(serde_json::Value::Null);
+        ids = v
+            .as_array()
+            .map(|a| a.iter().filter_map(|w| w["execution"]["workflowId"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        if ids.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(ids.len() >= 4, "replenisher and three issuances are listed, got {ids:?}");
+    for id in &ids {
+        let (_, text) = history(id)?;
+        assert!(!text.contains("PRIVATE KEY"), "{id}: history holds a PEM private key");
+        for n in &needles {
+            assert!(!text.contains(n.as_str()), "{id}: history holds raw key material");
+        }
+        assert!(text.contains("-----BEGIN CERTIFICATE-----") || id.starts_with("pool-replenish/"), "{id}: payloads were decoded");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_dns_update_fails_clearly_and_leaves_no_txt_record() -> Result<()> {
+    let pool = unique_label("tsig-");
+    let cloud = unique_label("c");
+    let wrong = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let setup = setup("tsig", Some(&wrong), &regional_pool(&pool, &cloud, 1))?;
+    let _worker = WorkerGuard::start(&setup);
+    let wf_id = format!("it-tsig/{pool}");
+    let (chain, took) = issue_expecting_failure(&setup, &pool, &wf_id).await?;
+    let text = format!("{chain:?}");
+    assert!(chain.iter().any(|(ty, _)| ty.starts_with("dns.")), "failure type names DNS: {text}");
+    assert!(text.contains("DNS present failed") && text.contains("127.0.0.1"), "failure says what and where: {text}");
+    assert!(took < Duration::from_secs(30), "a refused update is not retried for long ({took:?})");
+    let (h, _) = history(&wf_id)?;
+    assert_eq!(activity_attempts(&h, "certpool.dns.present"), vec![1], "permanent: one attempt");
+    for name in [format!("_acme-challenge.eu-west-1.{cloud}.{ZONE}"), format!("_acme-challenge.api.eu-west-1.{cloud}.{ZONE}")] {
+        assert_eq!(txt_values_sync(&stack().dns_server, &name)?, Vec::<String>::new(), "{name} must be clean");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocklisted_name_fails_permanently_after_one_attempt() -> Result<()> {
+    let pool = unique_label("blocked-");
+    let setup = setup(
+        "blocked",
+        None,
+        &format!(
+            r#"
+[schemes.blocked]
+sans = ["{{region}}.{BLOCKED}"]
+
+[pools.{pool}]
+scheme = "blocked"
+cloud = "aws"
+region = "r1"
+target_size = 2
+ca = "pebble"
+dns = "bind"
+"#
+        ),
+    )?;
+    let _worker = WorkerGuard::start(&setup);
+    let wf_id = format!("it-blocked/{pool}");
+    let (chain, took) = issue_expecting_failure(&setup, &pool, &wf_id).await?;
+    let text = format!("{chain:?}");
+    assert!(chain.iter().any(|(ty, _)| ty == "acme.rejectedIdentifier"), "ACME problem type shows: {text}");
+    assert!(took < Duration::from_secs(20), "no retries ({took:?})");
+    let (h, _) = history(&wf_id)?;
+    assert_eq!(activity_attempts(&h, "certpool.acme.new_order"), vec![1], "permanent: one attempt");
+
+    // The pool's replenisher gives up too instead of looping on a config error.
+    let c = client(&setup).await;
+    let pools = vec![pool.clone()];
+    fill::start(&c, &setup.cfg, &pools).await?;
+    let results = fill::wait(&c, &pools, Some(Duration::from_secs(60)), |_| {}).await?;
+    match &results[&pool] {
+        FillResult::Failed(why) => assert!(why.contains("rejectedIdentifier") || why.contains("blocked"), "{why}"),
+        FillResult::Full(o) => panic!("a blocklisted pool filled: {o:?}"),
+    }
+    Ok(())
+}
