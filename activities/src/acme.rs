@@ -39,13 +39,18 @@ struct AcmeHttp {
 }
 
 impl HttpClient for AcmeHttp {
-    fn request(&self, req: Request<BodyWrapper<Bytes>>) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
+    fn request(
+        &self,
+        req: Request<BodyWrapper<Bytes>>,
+    ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
         let uri = req.uri().clone();
         let fut = self.inner.request(req);
         let timeout = self.timeout;
         Box::pin(async move {
             match tokio::time::timeout(timeout, fut).await {
-                Ok(r) => r.map(BytesResponse::from).map_err(|e| instant_acme::Error::Other(Box::new(e))),
+                Ok(r) => r
+                    .map(BytesResponse::from)
+                    .map_err(|e| instant_acme::Error::Other(Box::new(e))),
                 Err(_) => Err(instant_acme::Error::Other(
                     format!("request to {uri} timed out after {timeout:?}").into(),
                 )),
@@ -60,7 +65,11 @@ fn build_http(cfg: &CaConfig, base_dir: &Path, ca: &str) -> Result<AcmeHttp, Fai
     let native = rustls_native_certs::load_native_certs();
     roots.add_parsable_certificates(native.certs);
     if let Some(path) = &cfg.trusted_root {
-        let path = if path.is_absolute() { path.clone() } else { base_dir.join(path) };
+        let path = if path.is_absolute() {
+            path.clone()
+        } else {
+            base_dir.join(path)
+        };
         let pem = std::fs::read(&path).map_err(|e| bad(format!("trusted_root {}: {e}", path.display())))?;
         let mut added = 0;
         for der in pem_blocks(&pem, "CERTIFICATE") {
@@ -125,7 +134,10 @@ pub(crate) fn acme_failure(e: instant_acme::Error, step: &str) -> Failure {
     match e {
         instant_acme::Error::Api(p) => {
             let ptype = p.r#type.clone().unwrap_or_else(|| "about:blank".into());
-            let short = ptype.strip_prefix("urn:ietf:params:acme:error:").unwrap_or(&ptype).to_owned();
+            let short = ptype
+                .strip_prefix("urn:ietf:params:acme:error:")
+                .unwrap_or(&ptype)
+                .to_owned();
             let mut message = format!("{step}: {} ({ptype})", p.detail.clone().unwrap_or_default());
             for sp in &p.subproblems {
                 message.push_str(&format!(
@@ -207,7 +219,10 @@ impl AcmeCa {
         let account = match self.secrets.get(&path).await? {
             Some(json) => {
                 let creds: AccountCredentials = serde_json::from_slice(&json).map_err(|_| {
-                    Failure::permanent("acme.account_corrupt", format!("stored ACME account at {path:?} does not parse"))
+                    Failure::permanent(
+                        "acme.account_corrupt",
+                        format!("stored ACME account at {path:?} does not parse"),
+                    )
                 })?;
                 let pkcs8 = PrivatePkcs8KeyDer::from(creds.private_key().secret_pkcs8_der().to_vec());
                 let key = Key::from_pkcs8_der(pkcs8.clone_key()).map_err(|e| acme_failure(e, "load account key"))?;
@@ -219,7 +234,10 @@ impl AcmeCa {
             }
             None => {
                 let contact: Vec<&str> = self.cfg.contact.iter().map(String::as_str).collect();
-                let eab = self.eab.as_ref().map(|(kid, key)| ExternalAccountKey::new(kid.clone(), key));
+                let eab = self
+                    .eab
+                    .as_ref()
+                    .map(|(kid, key)| ExternalAccountKey::new(kid.clone(), key));
                 let (account, creds) = Account::builder_with_http(Box::new(self.http.clone()))
                     .create(
                         &NewAccount {
@@ -232,8 +250,8 @@ impl AcmeCa {
                     )
                     .await
                     .map_err(|e| acme_failure(e, "create account"))?;
-                let json = serde_json::to_vec(&creds)
-                    .map_err(|e| Failure::permanent("acme.account_encode", e.to_string()))?;
+                let json =
+                    serde_json::to_vec(&creds).map_err(|e| Failure::permanent("acme.account_encode", e.to_string()))?;
                 self.secrets.put(&path, &json).await?;
                 tracing::info!(ca = %self.name, "created ACME account");
                 account
@@ -283,7 +301,10 @@ impl AcmeCa {
             let ident = authz.identifier().to_string();
             let base = ident.trim_start_matches("*.").to_owned();
             let challenge = authz.challenge(ChallengeType::Dns01).ok_or_else(|| {
-                Failure::permanent("acme.no_dns01", format!("the CA offers no dns-01 challenge for {ident}"))
+                Failure::permanent(
+                    "acme.no_dns01",
+                    format!("the CA offers no dns-01 challenge for {ident}"),
+                )
             })?;
             challenges.push(Dns01Challenge {
                 identifier: ident,

@@ -35,7 +35,11 @@ impl CertpoolActivityImpls {
 impl CertpoolActivityImpls {
     /// See [`certpool_domain::contracts::CertpoolActivities::describe_pool`].
     #[activity(definition = defs::DescribePool)]
-    pub async fn describe_pool(self: Arc<Self>, _ctx: ActivityContext, pool: String) -> Result<PoolSpec, ActivityError> {
+    pub async fn describe_pool(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        pool: String,
+    ) -> Result<PoolSpec, ActivityError> {
         self.services
             .config
             .pool(&pool)
@@ -46,7 +50,11 @@ impl CertpoolActivityImpls {
 
     /// See [`certpool_domain::contracts::CertpoolActivities::pool_level`].
     #[activity(definition = defs::PoolLevel)]
-    pub async fn pool_level(self: Arc<Self>, _ctx: ActivityContext, req: PoolLevelRequest) -> Result<PoolLevel, ActivityError> {
+    pub async fn pool_level(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        req: PoolLevelRequest,
+    ) -> Result<PoolLevel, ActivityError> {
         self.services
             .inventory
             .pool_level(&req.pool, now_unix(), req.min_remaining_secs)
@@ -56,21 +64,33 @@ impl CertpoolActivityImpls {
 
     /// See [`certpool_domain::contracts::CertpoolActivities::new_order`].
     #[activity(definition = defs::NewOrder)]
-    pub async fn new_order(self: Arc<Self>, _ctx: ActivityContext, req: NewOrderRequest) -> Result<OrderHandle, ActivityError> {
+    pub async fn new_order(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        req: NewOrderRequest,
+    ) -> Result<OrderHandle, ActivityError> {
         let ca = self.services.ca(&req.ca).act()?;
         ca.new_order(&req.identifiers).await.act()
     }
 
     /// See [`certpool_domain::contracts::CertpoolActivities::dns_present`].
     #[activity(definition = defs::DnsPresent)]
-    pub async fn dns_present(self: Arc<Self>, _ctx: ActivityContext, req: DnsChangeRequest) -> Result<(), ActivityError> {
+    pub async fn dns_present(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        req: DnsChangeRequest,
+    ) -> Result<(), ActivityError> {
         let dns = self.services.dns(&req.provider).act()?;
         dns.present(&req.records).await.act()
     }
 
     /// See [`certpool_domain::contracts::CertpoolActivities::await_propagation`].
     #[activity(definition = defs::AwaitPropagation)]
-    pub async fn await_propagation(self: Arc<Self>, ctx: ActivityContext, req: DnsChangeRequest) -> Result<(), ActivityError> {
+    pub async fn await_propagation(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        req: DnsChangeRequest,
+    ) -> Result<(), ActivityError> {
         let zone = self.services.zone_of(&req.provider).act()?;
         let wait = self.services.propagation.wait(&zone, &req.records);
         tokio::pin!(wait);
@@ -88,21 +108,33 @@ impl CertpoolActivityImpls {
 
     /// See [`certpool_domain::contracts::CertpoolActivities::dns_cleanup`].
     #[activity(definition = defs::DnsCleanup)]
-    pub async fn dns_cleanup(self: Arc<Self>, _ctx: ActivityContext, req: DnsChangeRequest) -> Result<(), ActivityError> {
+    pub async fn dns_cleanup(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        req: DnsChangeRequest,
+    ) -> Result<(), ActivityError> {
         let dns = self.services.dns(&req.provider).act()?;
         dns.cleanup(&req.records).await.act()
     }
 
     /// See [`certpool_domain::contracts::CertpoolActivities::validate_order`].
     #[activity(definition = defs::ValidateOrder)]
-    pub async fn validate_order(self: Arc<Self>, _ctx: ActivityContext, order: OrderHandle) -> Result<(), ActivityError> {
+    pub async fn validate_order(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        order: OrderHandle,
+    ) -> Result<(), ActivityError> {
         let ca = self.services.ca(&order.ca).act()?;
         ca.validate(&order).await.act()
     }
 
     /// See [`certpool_domain::contracts::CertpoolActivities::generate_key`].
     #[activity(definition = defs::GenerateKey)]
-    pub async fn generate_key(self: Arc<Self>, _ctx: ActivityContext, req: KeyRequest) -> Result<KeyAndCsr, ActivityError> {
+    pub async fn generate_key(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        req: KeyRequest,
+    ) -> Result<KeyAndCsr, ActivityError> {
         let (key_pem, csr) = keys::generate(&req.sans, req.algorithm).act()?;
         let key_ref = paths::cert_key(&req.cert_id);
         self.services.secrets.put(&key_ref, key_pem.as_bytes()).await.act()?;
@@ -114,7 +146,11 @@ impl CertpoolActivityImpls {
 
     /// See [`certpool_domain::contracts::CertpoolActivities::finalize_order`].
     #[activity(definition = defs::FinalizeOrder)]
-    pub async fn finalize_order(self: Arc<Self>, _ctx: ActivityContext, req: FinalizeRequest) -> Result<ChainPem, ActivityError> {
+    pub async fn finalize_order(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        req: FinalizeRequest,
+    ) -> Result<ChainPem, ActivityError> {
         let ca = self.services.ca(&req.order.ca).act()?;
         let csr = base64::engine::general_purpose::STANDARD
             .decode(&req.csr_der_b64)
@@ -143,7 +179,11 @@ impl CertpoolActivityImpls {
             .act();
         }
         let chain_ref = paths::cert_chain(&req.cert_id);
-        self.services.secrets.put(&chain_ref, req.chain_pem.as_bytes()).await.act()?;
+        self.services
+            .secrets
+            .put(&chain_ref, req.chain_pem.as_bytes())
+            .await
+            .act()?;
         let record = CertificateRecord {
             id: req.cert_id.clone(),
             pool: req.pool,

@@ -77,6 +77,7 @@ mod tests {
         let sans = vec!["*.a.example.net".to_owned(), "a.example.net".to_owned()];
         let (key, csr) = generate(&sans, KeyAlgorithm::EcdsaP256).expect("generate");
         assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
+        use x509_parser::prelude::FromDer;
         let (_, req) = x509_parser::certification_request::X509CertificationRequest::from_der(&csr).expect("csr");
         let exts = req.requested_extensions().expect("extensions");
         let mut names = Vec::new();

@@ -7,11 +7,11 @@
 pub mod acme;
 pub mod dns;
 pub mod failure;
+mod impls;
 pub mod inventory;
 pub mod keys;
 pub mod secret_source;
 pub mod secrets;
-mod impls;
 
 pub use impls::CertpoolActivityImpls;
 
@@ -77,7 +77,10 @@ impl Services {
 
     pub(crate) fn dns(&self, name: &str) -> Result<&Arc<dyn DnsProvider>, Failure> {
         self.dns.get(name).ok_or_else(|| {
-            Failure::permanent("config.unknown_dns", format!("this worker's config has no DNS provider {name:?}"))
+            Failure::permanent(
+                "config.unknown_dns",
+                format!("this worker's config has no DNS provider {name:?}"),
+            )
         })
     }
 
@@ -87,7 +90,12 @@ impl Services {
             .dns
             .get(provider)
             .and_then(|c| c.zone().map(str::to_owned))
-            .ok_or_else(|| Failure::permanent("config.unknown_dns", format!("no zone known for DNS provider {provider:?}")))
+            .ok_or_else(|| {
+                Failure::permanent(
+                    "config.unknown_dns",
+                    format!("no zone known for DNS provider {provider:?}"),
+                )
+            })
     }
 }
 
@@ -96,4 +104,3 @@ pub(crate) fn now_unix() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
-

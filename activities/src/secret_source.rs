@@ -10,10 +10,17 @@ use zeroize::Zeroizing;
 pub fn resolve(source: &SecretSource, base_dir: &Path, what: &str) -> Result<Zeroizing<String>, Failure> {
     let value = match source {
         SecretSource::Env(var) => std::env::var(var).map_err(|_| {
-            Failure::permanent("config.secret", format!("{what}: environment variable {var} is not set"))
+            Failure::permanent(
+                "config.secret",
+                format!("{what}: environment variable {var} is not set"),
+            )
         })?,
         SecretSource::File(path) => {
-            let path = if path.is_absolute() { path.clone() } else { base_dir.join(path) };
+            let path = if path.is_absolute() {
+                path.clone()
+            } else {
+                base_dir.join(path)
+            };
             std::fs::read_to_string(&path).map_err(|e| {
                 Failure::permanent("config.secret", format!("{what}: cannot read {}: {e}", path.display()))
             })?

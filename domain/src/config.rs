@@ -468,7 +468,10 @@ fn validate(
         }
         for c in &ca.contact {
             if !c.starts_with("mailto:") {
-                return Err(invalid(&["ca", name, "contact"], format!("{c:?} must be a mailto: URI")));
+                return Err(invalid(
+                    &["ca", name, "contact"],
+                    format!("{c:?} must be a mailto: URI"),
+                ));
             }
         }
     }
@@ -492,7 +495,10 @@ fn validate(
     }
     for ns in &config.propagation.nameservers {
         if ns.rsplit_once(':').is_none_or(|(_, p)| p.parse::<u16>().is_err()) {
-            return Err(invalid(&["propagation", "nameservers"], format!("{ns:?} must be host:port")));
+            return Err(invalid(
+                &["propagation", "nameservers"],
+                format!("{ns:?} must be host:port"),
+            ));
         }
     }
     let mut schemes = BTreeMap::new();
@@ -525,7 +531,10 @@ fn validate(
             return Err(invalid(&["pools", name, "target_size"], "must be at least 1".into()));
         }
         if p.fill_concurrency == Some(0) {
-            return Err(invalid(&["pools", name, "fill_concurrency"], "must be at least 1".into()));
+            return Err(invalid(
+                &["pools", name, "fill_concurrency"],
+                "must be at least 1".into(),
+            ));
         }
         let values = PoolTemplateValues {
             cloud: p.cloud.clone(),
@@ -556,7 +565,10 @@ fn validate(
                 if host != zone && !host.ends_with(&format!(".{zone}")) {
                     return Err(invalid(
                         &["pools", name, "dns"],
-                        format!("SAN {san:?} is outside zone {zone:?} served by DNS provider {:?}", p.dns),
+                        format!(
+                            "SAN {san:?} is outside zone {zone:?} served by DNS provider {:?}",
+                            p.dns
+                        ),
                     ));
                 }
             }
@@ -611,7 +623,10 @@ fn interpolate(text: &str, origin: &str, env: &dyn Fn(&str) -> Option<String>) -
                     Some((v, d)) => (v, Some(d)),
                     None => (expr, None),
                 };
-                match env(var).filter(|v| !v.is_empty()).or_else(|| default.map(str::to_owned)) {
+                match env(var)
+                    .filter(|v| !v.is_empty())
+                    .or_else(|| default.map(str::to_owned))
+                {
                     Some(v) => out.push_str(&v),
                     None => {
                         return Err(ConfigError::UnsetVariable {
@@ -743,9 +758,15 @@ dns = "bind"
     fn minimal_config_materializes_pool() {
         let c = load(MINIMAL).expect("valid");
         let pool = c.pool("aws-use1").expect("pool");
-        assert_eq!(pool.sans, vec!["*.us-east-1.aws.certpool.test", "us-east-1.aws.certpool.test"]);
+        assert_eq!(
+            pool.sans,
+            vec!["*.us-east-1.aws.certpool.test", "us-east-1.aws.certpool.test"]
+        );
         assert_eq!(pool.fill_concurrency, 8);
-        assert_eq!(c.resolve(Path::new("inv.sqlite")), PathBuf::from("/etc/certpool/inv.sqlite"));
+        assert_eq!(
+            c.resolve(Path::new("inv.sqlite")),
+            PathBuf::from("/etc/certpool/inv.sqlite")
+        );
     }
 
     #[test]
@@ -760,12 +781,18 @@ dns = "bind"
     fn bad_value_is_named_with_its_line() {
         let text = MINIMAL.replace("target_size = 3", "target_size = \"three\"");
         let err = load(&text).expect_err("bad type").to_string();
-        assert!(err.contains("line 31: pools.aws-use1.target_size: invalid type"), "{err}");
+        assert!(
+            err.contains("line 31: pools.aws-use1.target_size: invalid type"),
+            "{err}"
+        );
     }
 
     #[test]
     fn bad_duration_is_rejected() {
-        let text = MINIMAL.replace("target_size = 3", "target_size = 3\nmin_remaining_lifetime = \"30 days\"");
+        let text = MINIMAL.replace(
+            "target_size = 3",
+            "target_size = 3\nmin_remaining_lifetime = \"30 days\"",
+        );
         let err = load(&text).expect_err("bad duration").to_string();
         assert!(err.contains("line 32: pools.aws-use1.min_remaining_lifetime"), "{err}");
         assert!(err.contains("invalid duration"), "{err}");
@@ -804,7 +831,9 @@ dns = "bind"
         let c = load(&text).expect("valid");
         assert_eq!(c.config.temporal.address, "http://127.0.0.1:9999");
         assert_eq!(c.config.ca["test"].directory_url, "https://127.0.0.1:14001/dir");
-        let err = load(&MINIMAL.replace("7233", "${UNSET_VAR}")).expect_err("unset").to_string();
+        let err = load(&MINIMAL.replace("7233", "${UNSET_VAR}"))
+            .expect_err("unset")
+            .to_string();
         assert!(err.contains("UNSET_VAR") && err.contains("test.toml:3"), "{err}");
     }
 }

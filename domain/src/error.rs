@@ -64,10 +64,22 @@ pub fn classify_acme_problem(problem_type: &str, status: Option<u16>) -> ErrorCl
     match short {
         "badNonce" | "serverInternal" | "connection" | "dns" | "incorrectResponse" => ErrorClass::Transient,
         "rateLimited" => ErrorClass::RetryAfter(std::time::Duration::from_secs(60)),
-        "rejectedIdentifier" | "unauthorized" | "caa" | "badCSR" | "malformed" | "badSignatureAlgorithm"
-        | "badPublicKey" | "badRevocationReason" | "invalidContact" | "unsupportedContact"
-        | "unsupportedIdentifier" | "externalAccountRequired" | "accountDoesNotExist" | "userActionRequired"
-        | "orderNotReady" | "compound" => ErrorClass::Permanent,
+        "rejectedIdentifier"
+        | "unauthorized"
+        | "caa"
+        | "badCSR"
+        | "malformed"
+        | "badSignatureAlgorithm"
+        | "badPublicKey"
+        | "badRevocationReason"
+        | "invalidContact"
+        | "unsupportedContact"
+        | "unsupportedIdentifier"
+        | "externalAccountRequired"
+        | "accountDoesNotExist"
+        | "userActionRequired"
+        | "orderNotReady"
+        | "compound" => ErrorClass::Permanent,
         _ => match status {
             Some(s) if s >= 500 => ErrorClass::Transient,
             Some(429) => ErrorClass::RetryAfter(std::time::Duration::from_secs(60)),
@@ -84,11 +96,17 @@ mod tests {
     #[test]
     fn acme_problems_are_sorted() {
         let p = |t| classify_acme_problem(t, Some(400));
-        assert_eq!(p("urn:ietf:params:acme:error:rejectedIdentifier"), ErrorClass::Permanent);
+        assert_eq!(
+            p("urn:ietf:params:acme:error:rejectedIdentifier"),
+            ErrorClass::Permanent
+        );
         assert_eq!(p("urn:ietf:params:acme:error:caa"), ErrorClass::Permanent);
         assert_eq!(p("urn:ietf:params:acme:error:badCSR"), ErrorClass::Permanent);
         assert_eq!(p("urn:ietf:params:acme:error:badNonce"), ErrorClass::Transient);
-        assert!(matches!(p("urn:ietf:params:acme:error:rateLimited"), ErrorClass::RetryAfter(_)));
+        assert!(matches!(
+            p("urn:ietf:params:acme:error:rateLimited"),
+            ErrorClass::RetryAfter(_)
+        ));
         assert_eq!(classify_acme_problem("about:blank", Some(503)), ErrorClass::Transient);
         assert_eq!(classify_acme_problem("about:blank", Some(404)), ErrorClass::Permanent);
     }

@@ -52,7 +52,9 @@ pub fn validate_pool_name(name: &str) -> Result<(), String> {
         .chars()
         .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
     {
-        return Err(format!("pool name {name:?} contains {c:?}; use a-z, 0-9, '-', '_' and '.'"));
+        return Err(format!(
+            "pool name {name:?} contains {c:?}; use a-z, 0-9, '-', '_' and '.'"
+        ));
     }
     Ok(())
 }

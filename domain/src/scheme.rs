@@ -69,7 +69,12 @@ impl Template {
         let mut rest = source;
         while !rest.is_empty() {
             match rest.find(['{', '}']) {
-                Some(pos) if rest.as_bytes()[pos] == b'}' => return Err(err(format!("unmatched '}}' at byte {}", source.len() - rest.len() + pos))),
+                Some(pos) if rest.as_bytes()[pos] == b'}' => {
+                    return Err(err(format!(
+                        "unmatched '}}' at byte {}",
+                        source.len() - rest.len() + pos
+                    )));
+                }
                 Some(pos) => {
                     if pos > 0 {
                         segments.push(Segment::Literal(rest[..pos].to_owned()));
@@ -219,7 +224,9 @@ pub fn validate_name(name: &str) -> Result<(), String> {
             continue;
         }
         if label.contains('*') {
-            return Err(format!("label {label:?}: a wildcard may only be the whole leftmost label"));
+            return Err(format!(
+                "label {label:?}: a wildcard may only be the whole leftmost label"
+            ));
         }
         if label.is_empty() {
             return Err("empty label (two dots in a row)".into());
@@ -228,7 +235,9 @@ pub fn validate_name(name: &str) -> Result<(), String> {
             return Err(format!("label {label:?} is longer than 63 characters"));
         }
         if let Some(c) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
-            return Err(format!("label {label:?} contains {c:?}; only letters, digits and '-' are allowed"));
+            return Err(format!(
+                "label {label:?} contains {c:?}; only letters, digits and '-' are allowed"
+            ));
         }
         if label.starts_with('-') || label.ends_with('-') {
             return Err(format!("label {label:?} must not start or end with '-'"));
@@ -253,7 +262,9 @@ pub enum SchemeError {
         reason: String,
     },
     /// A placeholder certpool does not know.
-    #[error("template {template:?}: unknown placeholder {{{placeholder}}}; known: {{cloud}}, {{region}}, {{network_id}}, {{zone}}")]
+    #[error(
+        "template {template:?}: unknown placeholder {{{placeholder}}}; known: {{cloud}}, {{region}}, {{network_id}}, {{zone}}"
+    )]
     UnknownPlaceholder {
         /// The template.
         template: String,
@@ -341,7 +352,12 @@ mod tests {
         let mut v = values(&[]);
         v.network_id = None;
         let s = scheme(&["{network_id}.example.net"]).expect("parse");
-        assert!(s.materialize(&v).expect_err("unbound").to_string().contains("{network_id}"));
+        assert!(
+            s.materialize(&v)
+                .expect_err("unbound")
+                .to_string()
+                .contains("{network_id}")
+        );
     }
 
     #[test]
@@ -371,8 +387,18 @@ mod tests {
 
     #[test]
     fn malformed_templates() {
-        assert!(scheme(&["{region.example.net"]).expect_err("open").to_string().contains("unclosed"));
-        assert!(scheme(&["region}.example.net"]).expect_err("close").to_string().contains("unmatched"));
+        assert!(
+            scheme(&["{region.example.net"])
+                .expect_err("open")
+                .to_string()
+                .contains("unclosed")
+        );
+        assert!(
+            scheme(&["region}.example.net"])
+                .expect_err("close")
+                .to_string()
+                .contains("unmatched")
+        );
         assert_eq!(scheme(&[]).expect_err("empty"), SchemeError::Empty);
     }
 
@@ -382,7 +408,10 @@ mod tests {
         let s = scheme(&["{zone}.example.net"]).expect("parse");
         let mut v = values(&[]);
         v.zones = zones;
-        assert_eq!(s.materialize(&v).expect_err("too many"), SchemeError::TooMany { count: 101 });
+        assert_eq!(
+            s.materialize(&v).expect_err("too many"),
+            SchemeError::TooMany { count: 101 }
+        );
     }
 
     #[test]

@@ -253,7 +253,12 @@ zone "{ZONE}" {{
         let mut pebble = Proc::spawn(
             "pebble",
             &pebble_bin,
-            &["-config", pebble_dir.join("pebble.json").to_str().unwrap(), "-dnsserver", &dns_server],
+            &[
+                "-config",
+                pebble_dir.join("pebble.json").to_str().unwrap(),
+                "-dnsserver",
+                &dns_server,
+            ],
             &[("PEBBLE_VA_NOSLEEP", "1"), ("PEBBLE_AUTHZREUSE", "100")],
             dir.join("pebble.log"),
         )?;
@@ -281,11 +286,18 @@ zone "{ZONE}" {{
         )?;
         let temporal_address = format!("http://127.0.0.1:{temporal_port}");
         wait_until("pebble", &mut [&mut pebble], Duration::from_secs(20), || {
-            TcpStream::connect(("127.0.0.1", pebble_port)).is_ok() && TcpStream::connect(("127.0.0.1", mgmt_port)).is_ok()
+            TcpStream::connect(("127.0.0.1", pebble_port)).is_ok()
+                && TcpStream::connect(("127.0.0.1", mgmt_port)).is_ok()
         })?;
         wait_until("temporal", &mut [&mut temporal], Duration::from_secs(60), || {
             Command::new(&temporal_bin)
-                .args(["operator", "cluster", "health", "--address", &format!("127.0.0.1:{temporal_port}")])
+                .args([
+                    "operator",
+                    "cluster",
+                    "health",
+                    "--address",
+                    &format!("127.0.0.1:{temporal_port}"),
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
@@ -374,7 +386,17 @@ fn pebble_tls() -> Result<(String, String, String)> {
 pub fn txt_values_sync(server: &str, name: &str) -> Result<Vec<String>> {
     let (host, port) = server.rsplit_once(':').unwrap();
     let out = Command::new("dig")
-        .args([&format!("@{host}"), "-p", port, "+short", "+tcp", "+time=2", "+tries=1", "TXT", name])
+        .args([
+            &format!("@{host}"),
+            "-p",
+            port,
+            "+short",
+            "+tcp",
+            "+time=2",
+            "+tries=1",
+            "TXT",
+            name,
+        ])
         .output()?;
     if !out.status.success() {
         bail!("dig failed: {}", String::from_utf8_lossy(&out.stdout));
@@ -383,7 +405,11 @@ pub fn txt_values_sync(server: &str, name: &str) -> Result<Vec<String>> {
     if text.contains(";;") {
         bail!("dig: {text}");
     }
-    Ok(text.lines().map(|l| l.trim().trim_matches('"').to_owned()).filter(|l| !l.is_empty()).collect())
+    Ok(text
+        .lines()
+        .map(|l| l.trim().trim_matches('"').to_owned())
+        .filter(|l| !l.is_empty())
+        .collect())
 }
 
 /// One test's certpool setup: its own task queue, inventory, secret store and config file.
@@ -400,7 +426,10 @@ pub fn setup(test: &str, tsig_secret: Option<&str>, schemes_and_pools: &str) -> 
     let s = stack();
     let dir = s.dir.join(test);
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("secrets.key"), base64::engine::general_purpose::STANDARD.encode(rand_bytes(32)))?;
+    std::fs::write(
+        dir.join("secrets.key"),
+        base64::engine::general_purpose::STANDARD.encode(rand_bytes(32)),
+    )?;
     let text = format!(
         r#"
 [temporal]
@@ -447,7 +476,10 @@ path = "inventory.sqlite"
     let path = dir.join("certpool.toml");
     std::fs::File::create(&path)?.write_all(text.as_bytes())?;
     let cfg = LoadedConfig::from_file(&path, &|_| None).map_err(|e| anyhow!("{e}"))?;
-    Ok(Setup { cfg: Arc::new(cfg), path })
+    Ok(Setup {
+        cfg: Arc::new(cfg),
+        path,
+    })
 }
 
 /// A certpool worker running in this process on its own thread (the worker future is `!Send`).
@@ -462,7 +494,10 @@ impl WorkerGuard {
         let cfg = setup.cfg.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
             rt.block_on(certpool::worker::run(cfg, Default::default(), async {
                 let _ = rx.await;
             }))

@@ -40,7 +40,11 @@ fn dev_example_has_a_zonal_scheme() {
 #[test]
 fn unknown_key_in_an_example_is_rejected_with_its_name() {
     let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/dev.toml");
-    let text = std::fs::read_to_string(f).unwrap().replace("[inventory]\n", "[inventory]\npaht = \"x\"\n");
-    let err = LoadedConfig::from_str(&text, "dev.toml", ".".into(), &|_| None).unwrap_err().to_string();
+    let text = std::fs::read_to_string(f)
+        .unwrap()
+        .replace("[inventory]\n", "[inventory]\npaht = \"x\"\n");
+    let err = LoadedConfig::from_str(&text, "dev.toml", ".".into(), &|_| None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("paht") && err.contains("line"), "{err}");
 }

@@ -9,7 +9,9 @@ use certpool_domain::cert::{CertState, paths};
 use certpool_domain::config::KeyAlgorithm;
 use certpool_domain::contracts::IssueRequest;
 use certpool_domain::plugins::CertFilter;
-use certpool_tests::{BLOCKED, Setup, WorkerGuard, ZONE, json_with_decoded_payloads, setup, stack, txt_values_sync, unique_label};
+use certpool_tests::{
+    BLOCKED, Setup, WorkerGuard, ZONE, json_with_decoded_payloads, setup, stack, txt_values_sync, unique_label,
+};
 use certpool_workflows::IssueCertificate;
 use std::time::{Duration, Instant};
 use temporalio_client::errors::WorkflowGetResultError;
@@ -35,7 +37,9 @@ dns = "bind"
 }
 
 async fn client(setup: &Setup) -> temporalio_client::Client {
-    certpool::temporal::connect(&setup.cfg.config.temporal, "it").await.unwrap()
+    certpool::temporal::connect(&setup.cfg.config.temporal, "it")
+        .await
+        .unwrap()
 }
 
 /// A workflow failure flattened: every (type, message) along the cause chain.
@@ -90,15 +94,27 @@ fn activity_attempts(history: &serde_json::Value, activity_type: &str) -> Vec<u6
     for e in &events {
         let a = &e["activityTaskScheduledEventAttributes"];
         if a["activityType"]["name"] == activity_type {
-            scheduled_ids.push(e["eventId"].as_str().map(str::to_owned).or(e["eventId"].as_u64().map(|n| n.to_string())));
+            scheduled_ids.push(
+                e["eventId"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .or(e["eventId"].as_u64().map(|n| n.to_string())),
+            );
         }
     }
     events
         .iter()
         .filter_map(|e| {
             let a = &e["activityTaskStartedEventAttributes"];
-            let sid = a["scheduledEventId"].as_str().map(str::to_owned).or(a["scheduledEventId"].as_u64().map(|n| n.to_string()));
-            if a.is_object() && scheduled_ids.contains(&sid) { a["attempt"].as_u64() } else { None }
+            let sid = a["scheduledEventId"]
+                .as_str()
+                .map(str::to_owned)
+                .or(a["scheduledEventId"].as_u64().map(|n| n.to_string()));
+            if a.is_object() && scheduled_ids.contains(&sid) {
+                a["attempt"].as_u64()
+            } else {
+                None
+            }
         })
         .collect()
 }
@@ -123,7 +139,10 @@ async fn pool_of_three_fills_with_verified_certificates_and_no_key_in_history() 
         .map_err(|f| anyhow!("{f}"))?;
     let secrets = certpool_activities::secrets::from_config(&setup.cfg.config.secrets, &setup.cfg.base_dir)
         .map_err(|f| anyhow!("{f}"))?;
-    let certs = inventory.list(&CertFilter::default()).await.map_err(|f| anyhow!("{f}"))?;
+    let certs = inventory
+        .list(&CertFilter::default())
+        .await
+        .map_err(|f| anyhow!("{f}"))?;
     assert_eq!(certs.len(), 3, "exactly the target is issued");
 
     let root_pem = stack().issuing_root()?;
@@ -133,10 +152,17 @@ async fn pool_of_three_fills_with_verified_certificates_and_no_key_in_history() 
     for cert in &certs {
         assert_eq!(cert.state, CertState::Pooled);
         assert_eq!(cert.sans, spec.sans, "inventory keeps the materialized SANs");
-        let chain = secrets.get(&cert.chain_ref).await.map_err(|f| anyhow!("{f}"))?.expect("chain stored");
+        let chain = secrets
+            .get(&cert.chain_ref)
+            .await
+            .map_err(|f| anyhow!("{f}"))?
+            .expect("chain stored");
         let pems: Vec<Pem> = Pem::iter_from_buffer(&chain).collect::<Result<_, _>>()?;
         assert!(pems.len() >= 2, "leaf and intermediate");
-        let parsed: Vec<_> = pems.iter().map(|p| x509_parser::parse_x509_certificate(&p.contents).unwrap().1).collect();
+        let parsed: Vec<_> = pems
+            .iter()
+            .map(|p| x509_parser::parse_x509_certificate(&p.contents).unwrap().1)
+            .collect();
         // Each certificate is signed by the next, the last by pebble's issuing root.
         for pair in parsed.windows(2) {
             pair[0].verify_signature(Some(pair[1].public_key()))?;
@@ -158,17 +184,32 @@ async fn pool_of_three_fills_with_verified_certificates_and_no_key_in_history() 
         sans.sort();
         want.sort();
         assert_eq!(sans, want, "the leaf carries exactly the materialized SANs");
-        assert_eq!(leaf.raw_serial().iter().map(|b| format!("{b:02x}")).collect::<String>(), cert.serial);
+        assert_eq!(
+            leaf.raw_serial().iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            cert.serial
+        );
 
-        let key_pem = secrets.get(&paths::cert_key(&cert.id)).await.map_err(|f| anyhow!("{f}"))?.expect("key stored");
+        let key_pem = secrets
+            .get(&paths::cert_key(&cert.id))
+            .await
+            .map_err(|f| anyhow!("{f}"))?
+            .expect("key stored");
         let key = rcgen::KeyPair::from_pem(std::str::from_utf8(&key_pem)?)?;
-        assert_eq!(key.public_key_raw(), &*leaf.public_key().subject_public_key.data, "stored key matches the certificate");
+        assert_eq!(
+            key.public_key_raw(),
+            &*leaf.public_key().subject_public_key.data,
+            "stored key matches the certificate"
+        );
         secret_texts.push(String::from_utf8(key_pem)?);
     }
     assert!(matches!(spec.key_algorithm, KeyAlgorithm::EcdsaP256));
 
     // No private key or account key in any history of this test's task queue.
-    let account = secrets.get(&paths::acme_account("pebble")).await.map_err(|f| anyhow!("{f}"))?.expect("account");
+    let account = secrets
+        .get(&paths::acme_account("pebble"))
+        .await
+        .map_err(|f| anyhow!("{f}"))?
+        .expect("account");
     let account: serde_json::Value = serde_json::from_slice(&account)?;
     let account_key = account["key_pkcs8"].as_str().unwrap().to_owned();
     let mut needles: Vec<String> = vec![account_key[..40].to_owned()];
@@ -186,21 +227,31 @@ async fn pool_of_three_fills_with_verified_certificates_and_no_key_in_history() 
         let v: serde_json::Value = serde_json::from_str(&listed).unwrap_or(serde_json::Value::Null);
         ids = v
             .as_array()
-            .map(|a| a.iter().filter_map(|w| w["execution"]["workflowId"].as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|w| w["execution"]["workflowId"].as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         if ids.len() >= 4 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(ids.len() >= 4, "replenisher and three issuances are listed, got {ids:?}");
+    assert!(
+        ids.len() >= 4,
+        "replenisher and three issuances are listed, got {ids:?}"
+    );
     for id in &ids {
         let (_, text) = history(id)?;
         assert!(!text.contains("PRIVATE KEY"), "{id}: history holds a PEM private key");
         for n in &needles {
             assert!(!text.contains(n.as_str()), "{id}: history holds raw key material");
         }
-        assert!(text.contains("-----BEGIN CERTIFICATE-----") || id.starts_with("pool-replenish/"), "{id}: payloads were decoded");
+        assert!(
+            text.contains("-----BEGIN CERTIFICATE-----") || id.starts_with("pool-replenish/"),
+            "{id}: payloads were decoded"
+        );
     }
     Ok(())
 }
@@ -215,13 +266,33 @@ async fn refused_dns_update_fails_clearly_and_leaves_no_txt_record() -> Result<(
     let wf_id = format!("it-tsig/{pool}");
     let (chain, took) = issue_expecting_failure(&setup, &pool, &wf_id).await?;
     let text = format!("{chain:?}");
-    assert!(chain.iter().any(|(ty, _)| ty.starts_with("dns.")), "failure type names DNS: {text}");
-    assert!(text.contains("DNS present failed") && text.contains("127.0.0.1"), "failure says what and where: {text}");
-    assert!(took < Duration::from_secs(30), "a refused update is not retried for long ({took:?})");
+    assert!(
+        chain.iter().any(|(ty, _)| ty.starts_with("dns.")),
+        "failure type names DNS: {text}"
+    );
+    assert!(
+        text.contains("DNS present failed") && text.contains("127.0.0.1"),
+        "failure says what and where: {text}"
+    );
+    assert!(
+        took < Duration::from_secs(30),
+        "a refused update is not retried for long ({took:?})"
+    );
     let (h, _) = history(&wf_id)?;
-    assert_eq!(activity_attempts(&h, "certpool.dns.present"), vec![1], "permanent: one attempt");
-    for name in [format!("_acme-challenge.eu-west-1.{cloud}.{ZONE}"), format!("_acme-challenge.api.eu-west-1.{cloud}.{ZONE}")] {
-        assert_eq!(txt_values_sync(&stack().dns_server, &name)?, Vec::<String>::new(), "{name} must be clean");
+    assert_eq!(
+        activity_attempts(&h, "certpool.dns.present"),
+        vec![1],
+        "permanent: one attempt"
+    );
+    for name in [
+        format!("_acme-challenge.eu-west-1.{cloud}.{ZONE}"),
+        format!("_acme-challenge.api.eu-west-1.{cloud}.{ZONE}"),
+    ] {
+        assert_eq!(
+            txt_values_sync(&stack().dns_server, &name)?,
+            Vec::<String>::new(),
+            "{name} must be clean"
+        );
     }
     Ok(())
 }
@@ -251,10 +322,17 @@ dns = "bind"
     let wf_id = format!("it-blocked/{pool}");
     let (chain, took) = issue_expecting_failure(&setup, &pool, &wf_id).await?;
     let text = format!("{chain:?}");
-    assert!(chain.iter().any(|(ty, _)| ty == "acme.rejectedIdentifier"), "ACME problem type shows: {text}");
+    assert!(
+        chain.iter().any(|(ty, _)| ty == "acme.rejectedIdentifier"),
+        "ACME problem type shows: {text}"
+    );
     assert!(took < Duration::from_secs(20), "no retries ({took:?})");
     let (h, _) = history(&wf_id)?;
-    assert_eq!(activity_attempts(&h, "certpool.acme.new_order"), vec![1], "permanent: one attempt");
+    assert_eq!(
+        activity_attempts(&h, "certpool.acme.new_order"),
+        vec![1],
+        "permanent: one attempt"
+    );
 
     // The pool's replenisher gives up too instead of looping on a config error.
     let c = client(&setup).await;

@@ -7,11 +7,11 @@ use certpool_domain::pool::replenish_workflow_id;
 use certpool_workflows::PoolReplenish;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use temporalio_client::{
-    Client, QueryRejectCondition, WorkflowGetResultOptions, WorkflowIdConflictPolicy,
-    WorkflowQueryOptions, WorkflowStartOptions,
-};
 use temporalio_client::errors::WorkflowGetResultError;
+use temporalio_client::{
+    Client, QueryRejectCondition, WorkflowGetResultOptions, WorkflowIdConflictPolicy, WorkflowQueryOptions,
+    WorkflowStartOptions,
+};
 
 /// How one pool's fill ended.
 #[derive(Debug, Clone)]

@@ -96,7 +96,9 @@ enum CertsCommand {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,temporalio_sdk_core=warn,temporalio_sdk=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -203,7 +205,9 @@ fn plan(cfg: &LoadedConfig, output: Output) -> Result<ExitCode> {
 async fn pool_status(cfg: &LoadedConfig) -> Result<Vec<PoolStatusRow>> {
     let inv = inventory::from_config(&cfg.config.inventory, &cfg.base_dir).map_err(|f| anyhow!("{f}"))?;
     // Fill progress is best effort: status must work when Temporal is down.
-    let client = certpool::temporal::connect(&cfg.config.temporal, "certpool-cli").await.ok();
+    let client = certpool::temporal::connect(&cfg.config.temporal, "certpool-cli")
+        .await
+        .ok();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
@@ -233,14 +237,22 @@ async fn fill_pools(
     wait: bool,
     timeout: Option<certpool_domain::Duration>,
 ) -> Result<ExitCode> {
-    let pools = if pools.is_empty() { cfg.pools.keys().cloned().collect() } else { pools };
+    let pools = if pools.is_empty() {
+        cfg.pools.keys().cloned().collect()
+    } else {
+        pools
+    };
     if pools.is_empty() {
         return Err(anyhow!("the config defines no pools"));
     }
     let client = certpool::temporal::connect(&cfg.config.temporal, "certpool-cli").await?;
     fill::start(&client, &cfg, &pools).await?;
     if let Some(ui) = &cfg.config.temporal.ui_address {
-        eprintln!("filling {} pool(s); follow the workflows at {ui}/namespaces/{}/workflows", pools.len(), cfg.config.temporal.namespace);
+        eprintln!(
+            "filling {} pool(s); follow the workflows at {ui}/namespaces/{}/workflows",
+            pools.len(),
+            cfg.config.temporal.namespace
+        );
     }
     if !wait {
         for p in &pools {
@@ -253,7 +265,12 @@ async fn fill_pools(
     let results = fill::wait(&client, &pools, timeout.map(|t| t.get()), |seen| {
         let line = seen
             .values()
-            .map(|p| format!("{}: {}/{} ready, {} in flight, {} failed", p.pool, p.ready, p.target, p.in_flight, p.counters.failed))
+            .map(|p| {
+                format!(
+                    "{}: {}/{} ready, {} in flight, {} failed",
+                    p.pool, p.ready, p.target, p.in_flight, p.counters.failed
+                )
+            })
             .collect::<Vec<_>>()
             .join(" | ");
         if !line.is_empty() && line != last_line {

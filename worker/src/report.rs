@@ -86,7 +86,10 @@ pub fn pools_table(rows: &[PoolStatusRow]) -> String {
             ]
         })
         .collect();
-    table(&["POOL", "TARGET", "READY", "IN FLIGHT", "SOONEST EXPIRY", "LAST ERROR"], &body)
+    table(
+        &["POOL", "TARGET", "READY", "IN FLIGHT", "SOONEST EXPIRY", "LAST ERROR"],
+        &body,
+    )
 }
 
 /// One row of `certs list --output json`.

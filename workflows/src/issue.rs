@@ -57,9 +57,13 @@ impl IssueCertificate {
             ctx.execute_activity(CertpoolActivities::dns_present, dns.clone(), options::dns())
                 .await
                 .map_err(|e| annotate(e, "DNS present"))?;
-            ctx.execute_activity(CertpoolActivities::await_propagation, dns.clone(), options::propagation())
-                .await
-                .map_err(|e| annotate(e, "propagation check"))?;
+            ctx.execute_activity(
+                CertpoolActivities::await_propagation,
+                dns.clone(),
+                options::propagation(),
+            )
+            .await
+            .map_err(|e| annotate(e, "propagation check"))?;
             ctx.execute_activity(CertpoolActivities::validate_order, order.clone(), options::acme())
                 .await
                 .map_err(|e| annotate(e, "challenge validation"))

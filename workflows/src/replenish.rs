@@ -4,8 +4,8 @@ use crate::failure::{FailureSummary, summarize_activity, summarize_child};
 use crate::issue::IssueCertificate;
 use crate::options;
 use certpool_domain::contracts::{
-    CertpoolActivities, IssueRequest, PoolLevelRequest, ReplenishInput, ReplenishOutcome,
-    ReplenishProgress, message_names, workflow_names,
+    CertpoolActivities, IssueRequest, PoolLevelRequest, ReplenishInput, ReplenishOutcome, ReplenishProgress,
+    message_names, workflow_names,
 };
 use certpool_domain::pool::PoolSpec;
 use std::cell::RefCell;
@@ -170,7 +170,11 @@ async fn fill_round(ctx: &WorkflowContext<PoolReplenish>, spec: &PoolSpec, defic
                 .build();
             let outcome: Result<(), FailureSummary> = async {
                 let started = ctx
-                    .start_child_workflow(IssueCertificate::run, IssueRequest::for_pool(spec, cert_id.clone()), child_opts)
+                    .start_child_workflow(
+                        IssueCertificate::run,
+                        IssueRequest::for_pool(spec, cert_id.clone()),
+                        child_opts,
+                    )
                     .await
                     .map_err(|e| FailureSummary {
                         kind: "child_start".into(),

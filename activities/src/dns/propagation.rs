@@ -32,7 +32,10 @@ impl PropagationChecker {
             .iter()
             .map(|s| {
                 s.parse::<SocketAddr>().map_err(|_| {
-                    Failure::permanent("config.propagation", format!("nameserver {s:?} must be an IP address and port"))
+                    Failure::permanent(
+                        "config.propagation",
+                        format!("nameserver {s:?} must be an IP address and port"),
+                    )
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -61,7 +64,10 @@ impl PropagationChecker {
             }
         }
         if out.is_empty() {
-            return Err(Failure::transient("dns.ns_lookup", format!("no reachable NS addresses for {zone}")));
+            return Err(Failure::transient(
+                "dns.ns_lookup",
+                format!("no reachable NS addresses for {zone}"),
+            ));
         }
         Ok(out)
     }
@@ -101,7 +107,11 @@ impl PropagationChecker {
                         self.timeout,
                         pending.len(),
                         servers.len() * grouped.len(),
-                        if last_error.is_empty() { String::new() } else { format!(" (last error: {last_error})") }
+                        if last_error.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (last error: {last_error})")
+                        }
                     ),
                 ));
             }

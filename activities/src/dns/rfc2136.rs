@@ -63,8 +63,8 @@ impl Rfc2136 {
         let key = base64::engine::general_purpose::STANDARD
             .decode(secret_b64.trim())
             .map_err(|_| bad("tsig_secret is not valid base64".into()))?;
-        let key_name =
-            Name::from_ascii(&cfg.tsig_key_name).map_err(|e| bad(format!("tsig_key_name {:?}: {e}", cfg.tsig_key_name)))?;
+        let key_name = Name::from_ascii(&cfg.tsig_key_name)
+            .map_err(|e| bad(format!("tsig_key_name {:?}: {e}", cfg.tsig_key_name)))?;
         let algorithm = match cfg.tsig_algorithm {
             TsigAlgorithm::HmacSha256 => HickoryTsigAlgorithm::HmacSha256,
             TsigAlgorithm::HmacSha384 => HickoryTsigAlgorithm::HmacSha384,
@@ -93,9 +93,8 @@ impl Rfc2136 {
             .set_recursion_desired(false);
         msg.add_zone(zone);
         for (name, values) in group_by_name(records) {
-            let owner = Name::from_ascii(format!("{}.", name.trim_end_matches('.'))).map_err(|e| {
-                Failure::permanent("dns.bad_name", format!("{name:?} is not a valid DNS name: {e}"))
-            })?;
+            let owner = Name::from_ascii(format!("{}.", name.trim_end_matches('.')))
+                .map_err(|e| Failure::permanent("dns.bad_name", format!("{name:?} is not a valid DNS name: {e}")))?;
             if !self.zone.zone_of(&owner) {
                 return Err(Failure::permanent(
                     "dns.outside_zone",
@@ -123,7 +122,8 @@ impl Rfc2136 {
         } else {
             "add"
         };
-        let transient = |m: String| Failure::transient("dns.unreachable", format!("{} ({}): {m}", self.server, self.name));
+        let transient =
+            |m: String| Failure::transient("dns.unreachable", format!("{} ({}): {m}", self.server, self.name));
         let (stream, handle) =
             TcpClientStream::new(self.server, None, Some(self.timeout), TokioRuntimeProvider::default());
         let (client, bg) = Client::with_timeout(stream, handle, self.timeout, Some(Arc::new(self.signer.clone())))
@@ -145,7 +145,10 @@ impl Rfc2136 {
                 if lower.contains("tsig") || lower.contains("notauth") || lower.contains("signature") {
                     return Err(Failure::permanent(
                         "dns.tsig_rejected",
-                        format!("{} refused the TSIG-signed {what} for DNS provider {:?}: {text}", self.server, self.name),
+                        format!(
+                            "{} refused the TSIG-signed {what} for DNS provider {:?}: {text}",
+                            self.server, self.name
+                        ),
                     ));
                 }
                 return Err(transient(text));
@@ -164,7 +167,10 @@ impl Rfc2136 {
             ResponseCode::ServFail => Err(transient(format!("{what} answered SERVFAIL"))),
             code => Err(Failure::permanent(
                 "dns.update_failed",
-                format!("{} answered {code} to the {what} for DNS provider {:?}", self.server, self.name),
+                format!(
+                    "{} answered {code} to the {what} for DNS provider {:?}",
+                    self.server, self.name
+                ),
             )),
         }
     }

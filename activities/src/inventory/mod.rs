@@ -12,7 +12,11 @@ use std::sync::Arc;
 pub fn from_config(cfg: &InventoryConfig, base_dir: &Path) -> Result<Arc<dyn Inventory>, Failure> {
     match cfg {
         InventoryConfig::Sqlite { path } => {
-            let path = if path.is_absolute() { path.clone() } else { base_dir.join(path) };
+            let path = if path.is_absolute() {
+                path.clone()
+            } else {
+                base_dir.join(path)
+            };
             Ok(Arc::new(sqlite::SqliteInventory::open(&path)?))
         }
     }

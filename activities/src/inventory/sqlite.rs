@@ -38,14 +38,19 @@ pub struct SqliteInventory {
 
 impl std::fmt::Debug for SqliteInventory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteInventory").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("SqliteInventory")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
 fn db_err(e: &rusqlite::Error) -> Failure {
     match e {
         rusqlite::Error::SqliteFailure(code, _)
-            if matches!(code.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
+            if matches!(
+                code.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
         {
             Failure::transient("inventory.busy", e.to_string())
         }
@@ -57,16 +62,17 @@ impl SqliteInventory {
     /// Opens or creates the database and migrates it.
     pub fn open(path: &Path) -> Result<Self, Failure> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Failure::permanent("inventory.open", format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Failure::permanent("inventory.open", format!("cannot create {}: {e}", dir.display())))?;
         }
-        let mut conn = Connection::open(path).map_err(|e| {
-            Failure::permanent("inventory.open", format!("cannot open {}: {e}", path.display()))
-        })?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| db_err(&e))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| db_err(&e))?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| db_err(&e))?;
+        let mut conn = Connection::open(path)
+            .map_err(|e| Failure::permanent("inventory.open", format!("cannot open {}: {e}", path.display())))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| db_err(&e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| db_err(&e))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| db_err(&e))?;
         migrate(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
@@ -115,7 +121,8 @@ fn migrate(conn: &mut Connection) -> Result<(), Failure> {
     Ok(())
 }
 
-const COLUMNS: &str = "id, pool, sans, serial, issuer, not_before, not_after, state, ca, key_ref, chain_ref, created_at";
+const COLUMNS: &str =
+    "id, pool, sans, serial, issuer, not_before, not_after, state, ca, key_ref, chain_ref, created_at";
 
 fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<CertificateRecord> {
     let sans: String = row.get(2)?;
@@ -141,15 +148,26 @@ impl Inventory for SqliteInventory {
     async fn record_issued(&self, cert: &CertificateRecord) -> Result<(), Failure> {
         let c = cert.clone();
         self.with(move |conn| {
-            let sans = serde_json::to_string(&c.sans).map_err(|e| Failure::permanent("inventory.encode", e.to_string()))?;
+            let sans =
+                serde_json::to_string(&c.sans).map_err(|e| Failure::permanent("inventory.encode", e.to_string()))?;
             conn.execute(
                 &format!(
                     "INSERT INTO certificates ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                      ON CONFLICT (id) DO NOTHING"
                 ),
                 params![
-                    c.id, c.pool, sans, c.serial, c.issuer, c.not_before, c.not_after,
-                    c.state.as_str(), c.ca, c.key_ref, c.chain_ref, c.created_at
+                    c.id,
+                    c.pool,
+                    sans,
+                    c.serial,
+                    c.issuer,
+                    c.not_before,
+                    c.not_after,
+                    c.state.as_str(),
+                    c.ca,
+                    c.key_ref,
+                    c.chain_ref,
+                    c.created_at
                 ],
             )
             .map_err(|e| db_err(&e))?;
@@ -202,9 +220,13 @@ impl Inventory for SqliteInventory {
     async fn get(&self, id: &str) -> Result<Option<CertificateRecord>, Failure> {
         let id = id.to_owned();
         self.with(move |conn| {
-            conn.query_row(&format!("SELECT {COLUMNS} FROM certificates WHERE id = ?1"), params![id], row_to_record)
-                .optional()
-                .map_err(|e| db_err(&e))
+            conn.query_row(
+                &format!("SELECT {COLUMNS} FROM certificates WHERE id = ?1"),
+                params![id],
+                row_to_record,
+            )
+            .optional()
+            .map_err(|e| db_err(&e))
         })
         .await
     }
@@ -244,11 +266,23 @@ mod tests {
         let level = inv.pool_level("p", 0, 2_000).await.expect("level");
         assert_eq!((level.ready, level.soonest_expiry), (1, Some(5_000)));
         let all = inv.list(&CertFilter::default()).await.expect("list");
-        assert_eq!(all.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), vec!["a", "b", "c"]);
+        assert_eq!(
+            all.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+            vec!["a", "b", "c"]
+        );
         assert_eq!(inv.get("b").await.expect("get").map(|c| c.not_after), Some(5_000));
         drop(inv);
         // Reopening must not re-run migrations.
         let inv = SqliteInventory::open(&dir.path().join("db/inv.sqlite")).expect("reopen");
-        assert_eq!(inv.list(&CertFilter { pool: Some("q".into()), limit: None }).await.expect("list").len(), 1);
+        assert_eq!(
+            inv.list(&CertFilter {
+                pool: Some("q".into()),
+                limit: None
+            })
+            .await
+            .expect("list")
+            .len(),
+            1
+        );
     }
 }

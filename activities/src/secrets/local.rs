@@ -28,7 +28,9 @@ pub struct LocalSecretStore {
 
 impl std::fmt::Debug for LocalSecretStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalSecretStore").field("root", &self.root).finish_non_exhaustive()
+        f.debug_struct("LocalSecretStore")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
     }
 }
 
@@ -80,7 +82,13 @@ impl LocalSecretStore {
         let nonce_bytes: [u8; 12] = rand::random();
         let ct = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce_bytes), Payload { msg: value, aad: path.as_bytes() })
+            .encrypt(
+                Nonce::from_slice(&nonce_bytes),
+                Payload {
+                    msg: value,
+                    aad: path.as_bytes(),
+                },
+            )
             .map_err(|_| Failure::permanent("secrets.crypto", "encryption failed"))?;
         let mut out = Vec::with_capacity(4 + 12 + ct.len());
         out.extend_from_slice(MAGIC);
@@ -91,10 +99,19 @@ impl LocalSecretStore {
 
     fn open_sealed(&self, path: &str, data: &[u8]) -> Result<Vec<u8>, Failure> {
         if data.len() < 16 || &data[..4] != MAGIC {
-            return Err(Failure::permanent("secrets.corrupt", format!("secret {path:?} is not a certpool secret file")));
+            return Err(Failure::permanent(
+                "secrets.corrupt",
+                format!("secret {path:?} is not a certpool secret file"),
+            ));
         }
         self.cipher
-            .decrypt(Nonce::from_slice(&data[4..16]), Payload { msg: &data[16..], aad: path.as_bytes() })
+            .decrypt(
+                Nonce::from_slice(&data[4..16]),
+                Payload {
+                    msg: &data[16..],
+                    aad: path.as_bytes(),
+                },
+            )
             .map_err(|_| {
                 Failure::permanent(
                     "secrets.decrypt",
@@ -207,8 +224,14 @@ mod tests {
     async fn round_trip_encrypted_and_private() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = LocalSecretStore::open(dir.path().join("s"), KEY).expect("open");
-        store.put("certs/a/key", b"-----BEGIN PRIVATE KEY-----x").await.expect("put");
-        assert_eq!(store.get("certs/a/key").await.expect("get").as_deref(), Some(&b"-----BEGIN PRIVATE KEY-----x"[..]));
+        store
+            .put("certs/a/key", b"-----BEGIN PRIVATE KEY-----x")
+            .await
+            .expect("put");
+        assert_eq!(
+            store.get("certs/a/key").await.expect("get").as_deref(),
+            Some(&b"-----BEGIN PRIVATE KEY-----x"[..])
+        );
         let file = dir.path().join("s/certs/a/key.secret");
         let raw = fs::read(&file).expect("raw");
         assert!(!raw.windows(5).any(|w| w == b"BEGIN"), "plaintext on disk");
@@ -228,7 +251,14 @@ mod tests {
         let err = store.get("b").await.expect_err("moved file").to_string();
         assert!(err.contains("does not decrypt"), "{err}");
         let other = LocalSecretStore::open(dir.path().to_owned(), &"11".repeat(32)).expect("open");
-        assert!(other.get("a").await.expect_err("wrong key").to_string().contains("wrong encryption key"));
+        assert!(
+            other
+                .get("a")
+                .await
+                .expect_err("wrong key")
+                .to_string()
+                .contains("wrong encryption key")
+        );
     }
 
     #[tokio::test]

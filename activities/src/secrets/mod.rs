@@ -14,7 +14,11 @@ pub fn from_config(cfg: &SecretStoreConfig, base_dir: &Path) -> Result<Arc<dyn S
     match cfg {
         SecretStoreConfig::Local { path, encryption_key } => {
             let key = secret_source::resolve(encryption_key, base_dir, "secrets.encryption_key")?;
-            let root = if path.is_absolute() { path.clone() } else { base_dir.join(path) };
+            let root = if path.is_absolute() {
+                path.clone()
+            } else {
+                base_dir.join(path)
+            };
             Ok(Arc::new(local::LocalSecretStore::open(root, &key)?))
         }
     }
@@ -34,7 +38,10 @@ pub(crate) fn validate_path(path: &str) -> Result<(), Failure> {
         if seg.starts_with(".tmp") {
             return Err(bad("segments may not start with .tmp"));
         }
-        if !seg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+        if !seg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
             return Err(bad("only A-Z, a-z, 0-9, '.', '_' and '-' are allowed"));
         }
     }

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Brings up the embedded dev stack and a certpool worker, fills the example pools with visible
+# progress, prints the status table and the Temporal UI address, then keeps running until
+# Ctrl-C, which stops everything this script started.
+#
+#   deploy/dev/run.sh           run until Ctrl-C
+#   deploy/dev/run.sh --once    exit 0 once the pools are full, non-zero with the reason otherwise
+#
+# Environment: CERTPOOL_CONFIG (default deploy/examples/dev.toml), CERTPOOL_FILL_TIMEOUT
+# (default 5m), and the port variables of deploy/dev/stack.sh.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+ONCE=0
+case "${1:-}" in
+    --once) ONCE=1 ;;
+    "") ;;
+    -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "usage: $0 [--once]" >&2; exit 2 ;;
+esac
+
+CONFIG=${CERTPOOL_CONFIG:-$REPO/deploy/examples/dev.toml}
+STACK=$REPO/deploy/dev/stack.sh
+STARTED_STACK=0
+WORKER_PID=""
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [[ -n $WORKER_PID ]] && kill -0 "$WORKER_PID" 2>/dev/null; then
+        echo "run.sh: stopping the worker (pid $WORKER_PID)" >&2
+        kill -INT "$WORKER_PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$WORKER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$WORKER_PID" 2>/dev/null || true
+    fi
+    # Leave a stack that was already running before this script alone.
+    if [[ $STARTED_STACK == 1 ]]; then
+        "$STACK" stop >&2 || true
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "run.sh: building certpool" >&2
+(cd "$REPO" && cargo build --quiet -p certpool)
+BIN=${CARGO_TARGET_DIR:-$REPO/target}/debug/certpool
+
+if ! "$STACK" status >/dev/null 2>&1; then
+    STARTED_STACK=1
+fi
+"$STACK" start >&2
+# shellcheck disable=SC1091
+source "$("$STACK" env)"
+
+LOG=$CERTPOOL_DEV_DIR/logs/worker.log
+echo "run.sh: starting a worker (log: $LOG)" >&2
+"$BIN" --config "$CONFIG" worker >"$LOG" 2>&1 &
+WORKER_PID=$!
+
+set +e
+"$BIN" --config "$CONFIG" pools fill --wait --timeout "${CERTPOOL_FILL_TIMEOUT:-5m}"
+FILL_RC=$?
+set -e
+if ! kill -0 "$WORKER_PID" 2>/dev/null; then
+    echo "run.sh: the worker died; last lines of $LOG:" >&2
+    tail -n 20 "$LOG" >&2
+    exit 1
+fi
+
+echo
+echo "Temporal UI: $CERTPOOL_TEMPORAL_UI/namespaces/default/workflows"
+echo "Inventory:   $BIN --config $CONFIG certs list"
+if [[ $ONCE == 1 ]]; then
+    if [[ $FILL_RC != 0 ]]; then
+        echo "run.sh: the pools did not fill (see above)" >&2
+    fi
+    exit "$FILL_RC"
+fi
+if [[ $FILL_RC != 0 ]]; then
+    echo "run.sh: the pools did not fill (see above); the worker keeps running" >&2
+fi
+echo "run.sh: worker running; Ctrl-C stops everything this script started" >&2
+wait "$WORKER_PID"
