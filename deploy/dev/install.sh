@@ -35,7 +35,7 @@ summary=()
 
 # --- system packages -------------------------------------------------------
 missing=()
-for tool in pebble named named-checkconf dig nsupdate openssl curl; do
+for tool in pebble named named-checkconf dig nsupdate openssl curl nginx nats-server; do
     have "$tool" || missing+=("$tool")
 done
 # `python3 -m venv` needs ensurepip, which Debian splits into python3-venv.
@@ -45,10 +45,19 @@ if [[ ! -x "$VENV/bin/python" ]] && ! python3 -c 'import ensurepip, venv' >/dev/
 fi
 
 if ((${#missing[@]} > 0 || need_venv_pkg)); then
-    pkgs=(pebble bind9 bind9-utils bind9-dnsutils openssl curl)
+    # nginx and nats-server are test peers (TLS endpoint, JetStream); the tests start their own.
+    pkgs=(pebble bind9 bind9-utils bind9-dnsutils openssl curl nginx-light nats-server)
     ((need_venv_pkg)) && pkgs+=(python3 python3-venv)
     log=$(mktemp)
     trap 'rm -f "$log"' EXIT
+    # Keep packages from starting their system services (nginx on :80, named on :53): only
+    # the project's scripts start servers, on loopback ports of their choosing.
+    policy_rc=0
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        as_root sh -c 'printf "#!/bin/sh\nexit 101\n" >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d'
+        policy_rc=1
+    fi
+    trap 'rm -f "$log"; if ((policy_rc)); then as_root rm -f /usr/sbin/policy-rc.d; fi' EXIT
     # Update the index once, then install everything in one transaction.
     if ! as_root apt-get update -qq >"$log" 2>&1 ||
         ! as_root env DEBIAN_FRONTEND=noninteractive \

@@ -37,6 +37,213 @@ pub struct Config {
     /// Pools: a scheme bound to a cloud and region, filled ahead of demand.
     #[serde(default)]
     pub pools: BTreeMap<String, PoolConfig>,
+    /// When assigned certificates are renewed.
+    #[serde(default)]
+    pub renewal: RenewalConfig,
+    /// The scheduled expiry scan.
+    #[serde(default)]
+    pub scan: ScanConfig,
+    /// Where clusters get their certificates delivered, by name.
+    #[serde(default)]
+    pub targets: BTreeMap<String, TargetConfig>,
+    /// Event sinks.
+    #[serde(default)]
+    pub events: EventsConfig,
+}
+
+/// `[renewal]`: when an assigned certificate is due. Due at `not_after - renew_before` or at
+/// `renew_at_fraction` of its lifetime, whichever comes first; when `renew_before` is not
+/// shorter than the lifetime (6-day certificates and a 30-day default), only the fraction counts,
+/// or every such certificate would be due the moment it is issued.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RenewalConfig {
+    /// Renew this long before expiry.
+    #[serde(default = "default_renew_before")]
+    pub renew_before: Duration,
+    /// Renew once this fraction of the lifetime has passed (0 < f < 1).
+    #[serde(default = "default_renew_fraction")]
+    pub renew_at_fraction: f64,
+    /// Retire the predecessor when every cluster acknowledged its successor, or after this long.
+    #[serde(default = "default_grace")]
+    pub grace_period: Duration,
+    /// Issuance attempts before a renewal is reported as failed.
+    #[serde(default = "default_renew_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_renew_before() -> Duration {
+    Duration::from_secs(30 * 86_400)
+}
+fn default_renew_fraction() -> f64 {
+    2.0 / 3.0
+}
+fn default_grace() -> Duration {
+    Duration::from_secs(3_600)
+}
+fn default_renew_attempts() -> u32 {
+    5
+}
+
+impl Default for RenewalConfig {
+    fn default() -> Self {
+        Self {
+            renew_before: default_renew_before(),
+            renew_at_fraction: default_renew_fraction(),
+            grace_period: default_grace(),
+            max_attempts: default_renew_attempts(),
+        }
+    }
+}
+
+impl RenewalConfig {
+    /// Unix second at which a certificate valid from `not_before` to `not_after` is due.
+    pub fn renew_at(&self, not_before: i64, not_after: i64) -> i64 {
+        let lifetime = (not_after - not_before).max(0);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+        let by_fraction = not_before + (lifetime as f64 * self.renew_at_fraction) as i64;
+        let before = i64::try_from(self.renew_before.get().as_secs()).unwrap_or(i64::MAX);
+        if before < lifetime { (not_after - before).min(by_fraction) } else { by_fraction }
+    }
+}
+
+/// `[scan]`: the expiry scan run by a Temporal Schedule.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ScanConfig {
+    /// Time between scans.
+    #[serde(default = "default_scan_interval")]
+    pub interval: Duration,
+    /// Random delay added to each scheduled run, so many deployments do not scan in lockstep.
+    #[serde(default = "default_scan_jitter")]
+    pub jitter: Duration,
+    /// Rows read per batch (each batch is one activity; the scan continues as new between pages).
+    #[serde(default = "default_scan_batch")]
+    pub batch_size: u32,
+    /// Most renewals one scan starts; the rest wait for the next scan.
+    #[serde(default = "default_scan_max_starts")]
+    pub max_starts: u32,
+}
+
+fn default_scan_interval() -> Duration {
+    Duration::from_secs(3_600)
+}
+fn default_scan_jitter() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_scan_batch() -> u32 {
+    500
+}
+fn default_scan_max_starts() -> u32 {
+    10_000
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        Self {
+            interval: default_scan_interval(),
+            jitter: default_scan_jitter(),
+            batch_size: default_scan_batch(),
+            max_starts: default_scan_max_starts(),
+        }
+    }
+}
+
+/// `[targets.<name>]`: how certificates reach a cluster, chosen by `type`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TargetConfig {
+    /// Write `<cluster>.key` and `<cluster>.crt` (key and chain PEM) into a directory, then run a
+    /// reload command.
+    Files {
+        /// Directory; `{cluster}` is replaced by the cluster id.
+        dir: PathBuf,
+        /// Command and arguments run after writing (no shell); `{cluster}` is replaced.
+        #[serde(default)]
+        reload_command: Vec<String>,
+        /// TLS endpoint that must serve the delivered certificate, `host:port`.
+        #[serde(default)]
+        verify_endpoint: Option<String>,
+        /// SNI to send when verifying; `{cluster}` is replaced.
+        #[serde(default)]
+        verify_sni: Option<String>,
+        /// How long to keep checking the endpoint.
+        #[serde(default = "default_verify_timeout")]
+        verify_timeout: Duration,
+    },
+    /// HTTPS POST of a JSON document signed with HMAC-SHA256.
+    Webhook {
+        /// URL; `{cluster}` is replaced.
+        url: String,
+        /// HMAC key.
+        hmac_key: SecretSource,
+        /// Whether the private key is included in the document.
+        #[serde(default)]
+        include_private_key: bool,
+        /// Extra root certificate (PEM) to trust for the endpoint.
+        #[serde(default)]
+        trusted_root: Option<PathBuf>,
+        /// TLS endpoint that must serve the delivered certificate, `host:port`.
+        #[serde(default)]
+        verify_endpoint: Option<String>,
+        /// SNI to send when verifying; `{cluster}` is replaced.
+        #[serde(default)]
+        verify_sni: Option<String>,
+        /// How long to keep checking the endpoint.
+        #[serde(default = "default_verify_timeout")]
+        verify_timeout: Duration,
+    },
+}
+
+fn default_verify_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// `[events]`
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// CloudEvents `source` attribute.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Sinks by name; every event goes to every sink, at least once.
+    #[serde(default)]
+    pub sinks: BTreeMap<String, SinkConfig>,
+}
+
+/// `[events.sinks.<name>]`, chosen by `type`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SinkConfig {
+    /// CloudEvents 1.0 structured JSON over HTTP(S) POST.
+    Webhook {
+        /// URL.
+        url: String,
+        /// Optional HMAC-SHA256 key; the signature goes in `X-Certpool-Signature`.
+        #[serde(default)]
+        hmac_key: Option<SecretSource>,
+        /// Extra root certificate (PEM) to trust.
+        #[serde(default)]
+        trusted_root: Option<PathBuf>,
+    },
+    /// NATS JetStream: publish and wait for the stream's acknowledgement.
+    Nats {
+        /// Server URL, `nats://host:port`.
+        url: String,
+        /// Stream to publish into (created if missing, capturing `<subject_prefix>.>`).
+        #[serde(default = "default_nats_stream")]
+        stream: String,
+        /// Subject prefix; the event type is appended (`certpool.certificate.renewed`).
+        #[serde(default = "default_nats_prefix")]
+        subject_prefix: String,
+    },
+}
+
+fn default_nats_stream() -> String {
+    "CERTPOOL".into()
+}
+fn default_nats_prefix() -> String {
+    "certpool".into()
 }
 
 /// `[temporal]`
@@ -313,6 +520,30 @@ pub struct PoolConfig {
     /// Overrides `issuance.fill_concurrency` for this pool.
     #[serde(default)]
     pub fill_concurrency: Option<u32>,
+    /// What a claim does when the pool is empty.
+    #[serde(default)]
+    pub on_empty: OnEmpty,
+    /// With `on_empty = "wait"`: how long a claim waits for replenishment.
+    #[serde(default = "default_claim_timeout")]
+    pub claim_timeout: Duration,
+    /// Cluster target (from `[targets]`) that clusters of this pool use unless the claim names one.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+/// What a claim does when its pool has no ready certificate.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnEmpty {
+    /// Wait, up to `claim_timeout`, for the replenisher.
+    #[default]
+    Wait,
+    /// Fail at once with an error naming the pool and its state.
+    Fail,
+}
+
+fn default_claim_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_min_remaining() -> Duration {
@@ -501,6 +732,42 @@ fn validate(
             ));
         }
     }
+    let r = &config.renewal;
+    if !(r.renew_at_fraction > 0.0 && r.renew_at_fraction < 1.0) {
+        return Err(invalid(&["renewal", "renew_at_fraction"], "must be between 0 and 1".into()));
+    }
+    if r.max_attempts == 0 {
+        return Err(invalid(&["renewal", "max_attempts"], "must be at least 1".into()));
+    }
+    if config.scan.batch_size == 0 || config.scan.interval.get().is_zero() {
+        return Err(invalid(&["scan"], "batch_size and interval must be positive".into()));
+    }
+    for (name, t) in &config.targets {
+        let endpoint = match t {
+            TargetConfig::Files { verify_endpoint, .. } | TargetConfig::Webhook { verify_endpoint, .. } => verify_endpoint,
+        };
+        if let Some(ep) = endpoint
+            && ep.rsplit_once(':').is_none_or(|(_, p)| p.parse::<u16>().is_err())
+        {
+            return Err(invalid(&["targets", name, "verify_endpoint"], format!("{ep:?} must be host:port")));
+        }
+        if let TargetConfig::Webhook { url, .. } = t
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(invalid(&["targets", name, "url"], format!("{url:?} is not an http(s) URL")));
+        }
+    }
+    for (name, sink) in &config.events.sinks {
+        match sink {
+            SinkConfig::Webhook { url, .. } if !(url.starts_with("https://") || url.starts_with("http://")) => {
+                return Err(invalid(&["events", "sinks", name, "url"], format!("{url:?} is not an http(s) URL")));
+            }
+            SinkConfig::Nats { url, .. } if !url.starts_with("nats://") => {
+                return Err(invalid(&["events", "sinks", name, "url"], format!("{url:?} must start with nats://")));
+            }
+            _ => {}
+        }
+    }
     let mut schemes = BTreeMap::new();
     for (name, s) in &config.schemes {
         let scheme = Scheme::parse(name, &s.sans).map_err(|e| invalid(&["schemes", name, "sans"], e.to_string()))?;
@@ -525,6 +792,14 @@ fn validate(
             return Err(invalid(
                 &["pools", name, "dns"],
                 format!("unknown DNS provider {:?}; defined: {}", p.dns, keys(&config.dns)),
+            ));
+        }
+        if let Some(t) = &p.target
+            && !config.targets.contains_key(t)
+        {
+            return Err(invalid(
+                &["pools", name, "target"],
+                format!("unknown cluster target {t:?}; defined: {}", keys(&config.targets)),
             ));
         }
         if p.target_size == 0 {
@@ -584,6 +859,9 @@ fn validate(
                 ca: p.ca.clone(),
                 dns: p.dns.clone(),
                 fill_concurrency: p.fill_concurrency.unwrap_or(config.issuance.fill_concurrency),
+                on_empty: p.on_empty,
+                claim_timeout: p.claim_timeout,
+                target: p.target.clone(),
                 key_algorithm: config.issuance.key_algorithm,
                 issue_timeout: config.issuance.issue_timeout,
             },

@@ -8,6 +8,7 @@ pub mod config;
 pub mod contracts;
 pub mod duration;
 pub mod error;
+pub mod events;
 pub mod plugins;
 pub mod pool;
 pub mod scheme;

@@ -3,6 +3,7 @@
 
 use crate::cert::{CertificateRecord, PoolLevel};
 use crate::error::Failure;
+use crate::events::CloudEvent;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -61,4 +62,49 @@ pub trait Inventory: Send + Sync + std::fmt::Debug {
     async fn list(&self, filter: &CertFilter) -> Result<Vec<CertificateRecord>, Failure>;
     /// One certificate.
     async fn get(&self, id: &str) -> Result<Option<CertificateRecord>, Failure>;
+}
+
+/// What a cluster target receives. The key is present only when the target's config allows it.
+pub struct Delivery {
+    /// Cluster id.
+    pub cluster: String,
+    /// Certificate id.
+    pub cert_id: String,
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// SANs.
+    pub sans: Vec<String>,
+    /// Chain PEM, leaf first.
+    pub chain_pem: String,
+    /// Private key PEM.
+    pub key_pem: zeroize::Zeroizing<String>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("cluster", &self.cluster)
+            .field("cert_id", &self.cert_id)
+            .field("serial", &self.serial)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a cluster gets its certificate: files on disk, a webhook, …
+#[async_trait]
+pub trait ClusterTarget: Send + Sync + std::fmt::Debug {
+    /// Pushes the certificate. Idempotent: delivering the same certificate twice is harmless.
+    async fn deliver(&self, delivery: &Delivery) -> Result<(), Failure>;
+    /// The TLS endpoint (`host:port`) and SNI that must serve the delivered certificate, if the
+    /// target is configured to verify.
+    fn verify_endpoint(&self, cluster: &str) -> Option<(String, Option<String>)>;
+    /// How long verification may keep retrying.
+    fn verify_timeout(&self) -> std::time::Duration;
+}
+
+/// Receives lifecycle events.
+#[async_trait]
+pub trait EventSink: Send + Sync + std::fmt::Debug {
+    /// Publishes one event; returns once the sink has accepted it.
+    async fn publish(&self, event: &CloudEvent) -> Result<(), Failure>;
 }

@@ -1,6 +1,6 @@
 //! Pools: a scheme bound to a cloud and region, with a target size.
 
-use crate::config::KeyAlgorithm;
+use crate::config::{KeyAlgorithm, OnEmpty};
 use crate::duration::Duration;
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +41,12 @@ pub struct PoolSpec {
     pub key_algorithm: KeyAlgorithm,
     /// Execution timeout of one issuance.
     pub issue_timeout: Duration,
+    /// What a claim does on an empty pool.
+    pub on_empty: OnEmpty,
+    /// How long a waiting claim waits.
+    pub claim_timeout: Duration,
+    /// Default cluster target of the pool's clusters.
+    pub target: Option<String>,
 }
 
 /// Pool names end up in workflow ids and secret paths, so they are kept to a safe alphabet.

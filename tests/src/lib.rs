@@ -21,6 +21,9 @@ pub const ZONE: &str = "certpool.test";
 /// Names under this label are on pebble's blocklist.
 pub const BLOCKED: &str = "blocked.certpool.test";
 
+pub mod nats;
+pub mod nginx;
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }

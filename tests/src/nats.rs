@@ -1,0 +1,1 @@
+//! Test support for nats (to be written).

@@ -1,0 +1,1 @@
+//! Test support for nginx (to be written).
