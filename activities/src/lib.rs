@@ -6,19 +6,22 @@
 
 pub mod acme;
 pub mod dns;
+pub mod events;
 pub mod failure;
 mod impls;
 pub mod inventory;
 pub mod keys;
+pub mod outbox;
 pub mod secret_source;
 pub mod secrets;
+pub mod targets;
 
 pub use impls::CertpoolActivityImpls;
 
 use acme::AcmeCa;
 use certpool_domain::Failure;
 use certpool_domain::config::LoadedConfig;
-use certpool_domain::plugins::{DnsProvider, Inventory, SecretStore};
+use certpool_domain::plugins::{ClusterTarget, DnsProvider, EventSink, Inventory, SecretStore};
 use dns::propagation::PropagationChecker;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,6 +41,10 @@ pub struct Services {
     pub cas: BTreeMap<String, Arc<AcmeCa>>,
     /// Propagation checker.
     pub propagation: PropagationChecker,
+    /// Cluster targets by name.
+    pub targets: BTreeMap<String, Arc<dyn ClusterTarget>>,
+    /// Event sinks by name.
+    pub sinks: BTreeMap<String, Arc<dyn EventSink>>,
 }
 
 impl Services {
@@ -45,7 +52,7 @@ impl Services {
     pub fn from_config(config: Arc<LoadedConfig>) -> Result<Self, Failure> {
         let base = config.base_dir.clone();
         let secrets = secrets::from_config(&config.config.secrets, &base)?;
-        let inventory = inventory::from_config(&config.config.inventory, &base)?;
+        let inventory = inventory::from_config(&config.config.inventory, &base, &config.config.events)?;
         let dns = config
             .config
             .dns
@@ -59,6 +66,19 @@ impl Services {
             .map(|(n, c)| AcmeCa::new(n, c, &base, secrets.clone()).map(|ca| (n.clone(), Arc::new(ca))))
             .collect::<Result<_, _>>()?;
         let propagation = PropagationChecker::new(&config.config.propagation)?;
+        let targets = config
+            .config
+            .targets
+            .iter()
+            .map(|(n, c)| targets::from_config(n, c, &base).map(|t| (n.clone(), t)))
+            .collect::<Result<_, _>>()?;
+        let sinks = config
+            .config
+            .events
+            .sinks
+            .iter()
+            .map(|(n, c)| events::from_config(n, c, &base).map(|t| (n.clone(), t)))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             config,
             secrets,
@@ -66,6 +86,8 @@ impl Services {
             dns,
             cas,
             propagation,
+            targets,
+            sinks,
         })
     }
 

@@ -72,6 +72,90 @@ pub struct CertificateRecord {
     pub chain_ref: String,
     /// When it was recorded, Unix seconds.
     pub created_at: i64,
+    /// When it is due for renewal, Unix seconds (from the renewal policy when it was issued).
+    #[serde(default)]
+    pub renew_at: i64,
+    /// The last renewal gave up; the next scan tries again.
+    #[serde(default)]
+    pub renewal_error: Option<String>,
+    /// The certificate that replaced this one.
+    #[serde(default)]
+    pub successor_id: Option<String>,
+    /// The certificate this one replaced.
+    #[serde(default)]
+    pub predecessor_id: Option<String>,
+}
+
+/// A cluster's association with a certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignmentRecord {
+    /// Cluster id.
+    pub cluster: String,
+    /// Certificate currently assigned.
+    pub cert_id: String,
+    /// Pool it was claimed from.
+    pub pool: String,
+    /// Cluster target name, if any.
+    pub target: Option<String>,
+    /// Unix seconds.
+    pub assigned_at: i64,
+}
+
+/// What a cluster has been sent and whether it serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    /// Cluster id.
+    pub cluster: String,
+    /// Certificate delivered.
+    pub cert_id: String,
+    /// Serial delivered.
+    pub serial: String,
+    /// The endpoint was seen serving that serial (false when the target does not verify).
+    pub verified: bool,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// Parameters of an atomic claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimParams {
+    /// Pool.
+    pub pool: String,
+    /// Cluster.
+    pub cluster: String,
+    /// Cluster target.
+    pub target: Option<String>,
+    /// Now, Unix seconds.
+    pub now: i64,
+    /// Minimum remaining lifetime of a claimable certificate, seconds.
+    pub min_remaining_secs: i64,
+}
+
+/// Result of an atomic claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClaimResult {
+    /// The cluster holds this certificate; `new` is false when it already held it.
+    Assigned {
+        /// The certificate.
+        cert: CertificateRecord,
+        /// Whether this call made the assignment.
+        new: bool,
+    },
+    /// No ready certificate in the pool.
+    Empty,
+}
+
+/// An event waiting in the outbox for one sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// Row id.
+    pub id: i64,
+    /// Sink name.
+    pub sink: String,
+    /// CloudEvent JSON.
+    pub event_json: String,
+    /// Delivery attempts so far.
+    pub attempts: u32,
 }
 
 /// How full a pool is right now.

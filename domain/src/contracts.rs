@@ -21,6 +21,33 @@ pub mod workflow_names {
     pub const POOL_REPLENISH: &str = "PoolReplenish";
     /// Issues one certificate.
     pub const ISSUE_CERTIFICATE: &str = "IssueCertificate";
+    /// Gives a cluster a certificate from a pool.
+    pub const ASSIGN_CERTIFICATE: &str = "AssignCertificate";
+    /// Pushes a cluster's current certificate to its target.
+    pub const CLUSTER_SYNC: &str = "ClusterSync";
+    /// Replaces an assigned certificate before it expires.
+    pub const CERTIFICATE_RENEWAL: &str = "CertificateRenewal";
+    /// Finds due certificates; started by a Temporal Schedule.
+    pub const EXPIRY_SCAN: &str = "ExpiryScan";
+}
+
+/// Workflow ids, in one place so every caller derives the same id.
+pub mod workflow_ids {
+    /// `assign/<cluster>`
+    pub fn assign(cluster: &str) -> String {
+        format!("assign/{cluster}")
+    }
+    /// `cluster-sync/<cluster>`
+    pub fn cluster_sync(cluster: &str) -> String {
+        format!("cluster-sync/{cluster}")
+    }
+    /// `renew/<cert>/<not_after>`: derived from the certificate and its expiry, so repeated or
+    /// overlapping scans can never start two renewals of one certificate.
+    pub fn renewal(cert_id: &str, not_after: i64) -> String {
+        format!("renew/{cert_id}/{not_after}")
+    }
+    /// Id of the expiry scan's Temporal Schedule.
+    pub const EXPIRY_SCAN_SCHEDULE: &str = "certpool-expiry-scan";
 }
 
 /// Pinned signal and query names.
@@ -29,6 +56,8 @@ pub mod message_names {
     pub const REPLENISH_REQUESTED: &str = "replenish_requested";
     /// Query on `PoolReplenish`: a [`super::ReplenishProgress`].
     pub const PROGRESS: &str = "progress";
+    /// Signal to `ClusterSync`: the cluster's certificate changed, deliver again.
+    pub const RESYNC: &str = "resync";
 }
 
 /// Input of `PoolReplenish`.
@@ -99,6 +128,10 @@ pub struct IssueRequest {
     pub dns: String,
     /// Key algorithm.
     pub key_algorithm: KeyAlgorithm,
+    /// Set when this issuance renews that certificate: the new one takes over its clusters
+    /// instead of entering the pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successor_of: Option<String>,
 }
 
 impl IssueRequest {
@@ -111,6 +144,7 @@ impl IssueRequest {
             ca: pool.ca.clone(),
             dns: pool.dns.clone(),
             key_algorithm: pool.key_algorithm,
+            successor_of: None,
         }
     }
 }
@@ -127,6 +161,9 @@ pub struct IssuedCertificate {
     /// Set when the certificate was issued but removing the challenge records failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cleanup_error: Option<String>,
+    /// For a successor: the clusters moved to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<String>,
 }
 
 /// Input of `pool_level`.
@@ -229,14 +266,238 @@ pub struct RecordIssuedRequest {
     pub key_ref: String,
     /// The chain.
     pub chain_pem: String,
+    /// Renewal: the certificate this one replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successor_of: Option<String>,
+}
+
+/// Input of `AssignCertificate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignRequest {
+    /// Pool to claim from.
+    pub pool: String,
+    /// Cluster id.
+    pub cluster: String,
+    /// Cluster target; the pool's default when absent.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+/// A cluster's certificate, as returned to provisioning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// Cluster id.
+    pub cluster: String,
+    /// Pool.
+    pub pool: String,
+    /// Certificate id.
+    pub cert_id: String,
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// SANs.
+    pub sans: Vec<String>,
+    /// End of validity, Unix seconds.
+    pub not_after: i64,
+    /// Secret-store path of the key.
+    pub key_ref: String,
+    /// Secret-store path of the chain.
+    pub chain_ref: String,
+    /// False when the cluster already held this certificate (a retried claim).
+    pub new: bool,
+}
+
+/// Output of the claim activity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClaimOutcome {
+    /// The cluster has a certificate.
+    Assigned(Assignment),
+    /// The pool had no ready certificate.
+    Empty {
+        /// Pool.
+        pool: String,
+        /// Target size.
+        target: u32,
+        /// Whether to wait for replenishment.
+        wait: bool,
+        /// How long to wait, seconds.
+        wait_secs: u64,
+    },
+}
+
+/// Input of `notify`: workflows to start or signal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyRequest {
+    /// Clusters whose `ClusterSync` should (re)deliver.
+    #[serde(default)]
+    pub sync_clusters: Vec<String>,
+    /// Pools whose `PoolReplenish` should check its level.
+    #[serde(default)]
+    pub replenish_pools: Vec<String>,
+    /// Why, for the signal payload.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Input of `ClusterSync`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    /// Cluster id.
+    pub cluster: String,
+}
+
+/// What `deliver` pushed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivered {
+    /// Cluster.
+    pub cluster: String,
+    /// Certificate id.
+    pub cert_id: String,
+    /// Serial.
+    pub serial: String,
+    /// Whether the target verifies via a TLS endpoint.
+    pub verify: bool,
+}
+
+/// Result of `ClusterSync`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncOutcome {
+    /// Cluster.
+    pub cluster: String,
+    /// Last delivered, if the cluster has a certificate.
+    pub delivered: Option<Delivered>,
+    /// Deliveries made by this run.
+    pub rounds: u32,
+}
+
+/// Input of `CertificateRenewal`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewalRequest {
+    /// Certificate to replace.
+    pub cert_id: String,
+}
+
+/// What `prepare_renewal` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewalPlan {
+    /// Issuance of the successor (same SANs, CA and DNS as the predecessor's pool).
+    pub issue: IssueRequest,
+    /// Set when a successor already exists (a replayed or repeated renewal).
+    pub existing_successor: Option<String>,
+    /// Attempts before reporting failure.
+    pub max_attempts: u32,
+    /// Grace period before retiring the predecessor, seconds.
+    pub grace_secs: u64,
+    /// Execution timeout of one issuance, seconds.
+    pub issue_timeout_secs: u64,
+}
+
+/// Result of `CertificateRenewal`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewalOutcome {
+    /// Predecessor.
+    pub predecessor: String,
+    /// Successor.
+    pub successor: String,
+    /// Clusters moved.
+    pub clusters: Vec<String>,
+    /// Whether every cluster acknowledged before the grace period ended.
+    pub all_synced: bool,
+}
+
+/// Input of `renewal_failed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewalFailedRequest {
+    /// Certificate.
+    pub cert_id: String,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// Input of `synced`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncedRequest {
+    /// Certificate every cluster should have.
+    pub cert_id: String,
+    /// Clusters.
+    pub clusters: Vec<String>,
+}
+
+/// Input of `ExpiryScan`, also its continue-as-new state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanInput {
+    /// Cursor `(renew_at, id)` of the last row handled.
+    #[serde(default)]
+    pub after: Option<(i64, String)>,
+    /// Unix second the scan started at (fixed across continue-as-new).
+    #[serde(default)]
+    pub now: Option<i64>,
+    /// Renewals started so far.
+    #[serde(default)]
+    pub started: u32,
+    /// Due certificates whose renewal was already running.
+    #[serde(default)]
+    pub already_running: u32,
+}
+
+/// One page of due certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanPage {
+    /// `(cert id, not_after)` of due certificates.
+    pub due: Vec<(String, i64)>,
+    /// Cursor after the page; `None` at the end.
+    pub next: Option<(i64, String)>,
+}
+
+/// Input of `scan_page`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanPageRequest {
+    /// Scan time.
+    pub now: i64,
+    /// Cursor.
+    pub after: Option<(i64, String)>,
+    /// Page size.
+    pub limit: u32,
+    /// Renewals this scan has started so far (the page shrinks to stay within `scan.max_starts`).
+    #[serde(default)]
+    pub started_so_far: u32,
+}
+
+/// Output of `start_renewals`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartedRenewals {
+    /// Newly started.
+    pub started: u32,
+    /// Already running or already done for this expiry.
+    pub already_running: u32,
+}
+
+/// Result of `ExpiryScan`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanOutcome {
+    /// Renewals started.
+    pub started: u32,
+    /// Due certificates whose renewal was already running.
+    pub already_running: u32,
+    /// Pooled certificates retired for too little remaining lifetime.
+    pub retired_pooled: u32,
+}
+
+/// Output of `retire_expiring_pooled`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiredPooled {
+    /// Pools that lost certificates (their replenishers were signalled).
+    pub pools: Vec<String>,
+    /// Certificates retired.
+    pub retired: u32,
 }
 
 /// Marker types of the activity definitions, for `#[activity(definition = …)]` in the
 /// activities crate. The macro puts them in a private module.
 pub mod activity_defs {
     pub use super::certpool_activities::{
-        AwaitPropagation, DescribePool, DnsCleanup, DnsPresent, FinalizeOrder, GenerateKey, NewOrder, PoolLevel,
-        RecordIssued, ValidateOrder,
+        AwaitPropagation, Claim, DescribePool, Deliver, DnsCleanup, DnsPresent, FinalizeOrder, GenerateKey, NewOrder,
+        Notify, PoolLevel, PrepareRenewal, RecordDelivery, RecordIssued, RenewalFailed, RetireCertificate,
+        RetireExpiringPooled, ScanDue, StartRenewals, Synced, ValidateOrder, VerifyDelivery,
     };
 }
 
@@ -305,6 +566,78 @@ impl CertpoolActivities {
     /// Stores the chain and records the certificate as pooled.
     #[activity(name = "certpool.inventory.record_issued")]
     pub fn record_issued(req: RecordIssuedRequest) -> Result<crate::contracts::IssuedCertificate, ActivityError> {
+        unimplemented!()
+    }
+    /// Atomically assigns a ready certificate of the pool to the cluster (or returns the one
+    /// it holds). Run as a local activity: it is one SQLite transaction.
+    #[activity(name = "certpool.claim")]
+    pub fn claim(req: AssignRequest) -> Result<ClaimOutcome, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Starts or signals `ClusterSync` and `PoolReplenish` workflows (signal-with-start).
+    #[activity(name = "certpool.lifecycle.notify")]
+    pub fn notify(req: NotifyRequest) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// Pushes the cluster's current certificate to its target; `None` if it has none.
+    #[activity(name = "certpool.sync.deliver")]
+    pub fn deliver(cluster: String) -> Result<Option<Delivered>, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Waits until the cluster's endpoint serves the delivered serial.
+    #[activity(name = "certpool.sync.verify")]
+    pub fn verify_delivery(delivered: Delivered) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// Records the delivered version and serial for the cluster.
+    #[activity(name = "certpool.sync.record")]
+    pub fn record_delivery(delivered: Delivered) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// Looks up what renewing a certificate takes.
+    #[activity(name = "certpool.renewal.prepare")]
+    pub fn prepare_renewal(req: RenewalRequest) -> Result<RenewalPlan, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Marks a renewal as failed and publishes `certificate.renewal_failed`.
+    #[activity(name = "certpool.renewal.failed")]
+    pub fn renewal_failed(req: RenewalFailedRequest) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// Whether every cluster has been delivered the certificate.
+    #[activity(name = "certpool.renewal.synced")]
+    pub fn synced(req: SyncedRequest) -> Result<bool, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Retires a certificate.
+    #[activity(name = "certpool.inventory.retire")]
+    pub fn retire_certificate(cert_id: String) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// One page of assigned certificates due for renewal.
+    #[activity(name = "certpool.scan.due")]
+    pub fn scan_due(req: ScanPageRequest) -> Result<ScanPage, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Starts `CertificateRenewal` for each due certificate; ids make repeats no-ops.
+    #[activity(name = "certpool.scan.start_renewals")]
+    pub fn start_renewals(due: Vec<(String, i64)>) -> Result<StartedRenewals, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Retires pooled certificates below their pool's minimum remaining lifetime.
+    #[activity(name = "certpool.scan.retire_expiring_pooled")]
+    pub fn retire_expiring_pooled(now: i64) -> Result<RetiredPooled, ActivityError> {
         unimplemented!()
     }
 }

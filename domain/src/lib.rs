@@ -12,6 +12,7 @@ pub mod events;
 pub mod plugins;
 pub mod pool;
 pub mod scheme;
+pub mod time;
 
 pub use config::{Config, ConfigError};
 pub use duration::Duration;

@@ -1,7 +1,8 @@
 //! Plug-in families. Each is one small trait; implementations live in the activities crate, one
 //! module per product, and are chosen by the `type` key of their config section.
 
-use crate::cert::{CertificateRecord, PoolLevel};
+use crate::cert::{AssignmentRecord, CertificateRecord, ClaimParams, ClaimResult, DeliveryRecord, OutboxEntry, PoolLevel};
+use crate::events::EventType;
 use crate::error::Failure;
 use crate::events::CloudEvent;
 use async_trait::async_trait;
@@ -62,6 +63,43 @@ pub trait Inventory: Send + Sync + std::fmt::Debug {
     async fn list(&self, filter: &CertFilter) -> Result<Vec<CertificateRecord>, Failure>;
     /// One certificate.
     async fn get(&self, id: &str) -> Result<Option<CertificateRecord>, Failure>;
+
+    /// Atomically gives `cluster` a ready certificate of `pool`, or returns the one it already
+    /// holds. Never hands one certificate to two clusters. Enqueues `certificate.assigned`.
+    async fn claim(&self, params: &ClaimParams) -> Result<ClaimResult, Failure>;
+    /// The cluster's assignment.
+    async fn assignment(&self, cluster: &str) -> Result<Option<AssignmentRecord>, Failure>;
+    /// Clusters that use a certificate.
+    async fn assignments_of(&self, cert_id: &str) -> Result<Vec<AssignmentRecord>, Failure>;
+    /// Assigned certificates due for renewal at `now` that have no successor, ordered by
+    /// `(renew_at, id)` after the cursor.
+    async fn due_for_renewal(
+        &self,
+        now: i64,
+        after: Option<(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<CertificateRecord>, Failure>;
+    /// Retires pooled certificates of `pool` expiring before `threshold`; returns how many.
+    async fn retire_expiring_pooled(&self, pool: &str, threshold: i64) -> Result<u32, Failure>;
+    /// Records `successor` (already issued) as the replacement of `predecessor` and moves every
+    /// cluster association to it, in one transaction. Idempotent. Returns the clusters moved.
+    async fn record_successor(&self, predecessor: &str, successor: &CertificateRecord) -> Result<Vec<String>, Failure>;
+    /// Marks a renewal as given up (`None` clears the mark).
+    async fn set_renewal_error(&self, cert_id: &str, error: Option<&str>) -> Result<(), Failure>;
+    /// Retires a certificate.
+    async fn retire(&self, cert_id: &str) -> Result<(), Failure>;
+    /// Records what a cluster was sent.
+    async fn record_delivery(&self, delivery: &DeliveryRecord) -> Result<(), Failure>;
+    /// What a cluster was last sent.
+    async fn delivery(&self, cluster: &str) -> Result<Option<DeliveryRecord>, Failure>;
+    /// Enqueues an event for every configured sink.
+    async fn enqueue_event(&self, ty: EventType, subject: &str, data: serde_json::Value) -> Result<(), Failure>;
+    /// Events not yet delivered, oldest first, skipping those still backing off at `now`.
+    async fn pending_events(&self, now: i64, limit: u32) -> Result<Vec<OutboxEntry>, Failure>;
+    /// Marks an outbox entry delivered.
+    async fn event_delivered(&self, id: i64, now: i64) -> Result<(), Failure>;
+    /// Records a failed delivery attempt; the entry is retried after `retry_at`.
+    async fn event_failed(&self, id: i64, error: &str, retry_at: i64) -> Result<(), Failure>;
 }
 
 /// What a cluster target receives. The key is present only when the target's config allows it.

@@ -50,6 +50,32 @@ enum Command {
     /// Certificates in the inventory.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Claim a ready certificate of a pool for a cluster (idempotent per cluster).
+    Claim {
+        /// Pool to claim from.
+        #[arg(long)]
+        pool: String,
+        /// Cluster id.
+        #[arg(long)]
+        cluster: String,
+        /// Cluster target (default: the pool's).
+        #[arg(long)]
+        target: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Renew a certificate now (operator-forced), and wait for the renewal.
+    Renew {
+        /// Certificate id.
+        id: String,
+        /// Renew now even if it is not due (required: renewal is otherwise automatic).
+        #[arg(long)]
+        now: bool,
+    },
+    /// The expiry scan's Temporal Schedule.
+    #[command(subcommand)]
+    Schedules(SchedulesCommand),
     /// Print each pool's materialized SAN list. Validates the config; touches nothing.
     Plan {
         /// Output format.
@@ -81,7 +107,27 @@ enum PoolsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum SchedulesCommand {
+    /// Create or update the expiry-scan schedule from `[scan]` (interval, jitter; overlap: skip).
+    Apply,
+    /// Schedules and their next runs.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum CertsCommand {
+    /// SANs, serial, validity, issuer, renewal state, clusters and delivery per cluster.
+    Show {
+        /// Certificate id.
+        id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// Id, pool, SANs, serial, expiry and state of every certificate, soonest expiry first.
     List {
         /// Only this pool.
@@ -134,6 +180,141 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan { output } => plan(&cfg, output),
+        Command::Claim {
+            pool,
+            cluster,
+            target,
+            output,
+        } => {
+            let client = certpool::client::CertpoolClient::connect(&cfg.config.temporal, "certpool-cli").await?;
+            let started = std::time::Instant::now();
+            let a = client.claim(&pool, &cluster, target.as_deref()).await?;
+            let took = started.elapsed();
+            match output {
+                Output::Json => print_json(&a)?,
+                Output::Table => {
+                    println!(
+                        "cluster {} -> certificate {} (serial {}, expires {}){}",
+                        a.cluster,
+                        a.cert_id,
+                        a.serial,
+                        report::rfc3339(a.not_after),
+                        if a.new { "" } else { " [already assigned]" }
+                    );
+                    println!("  SANs: {}", a.sans.join(", "));
+                    println!("  key: {}  chain: {}", a.key_ref, a.chain_ref);
+                    eprintln!("claimed in {:.1} ms", took.as_secs_f64() * 1e3);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Renew { id, now } => {
+            if !now {
+                return Err(anyhow!("renewal is automatic; pass --now to force one for {id}"));
+            }
+            let inv = inventory::from_config(&cfg.config.inventory, &cfg.base_dir, &cfg.config.events)
+                .map_err(|f| anyhow!("{f}"))?;
+            let cert = inv
+                .get(&id)
+                .await
+                .map_err(|f| anyhow!("{f}"))?
+                .ok_or_else(|| anyhow!("no certificate {id}"))?;
+            let client = certpool::temporal::connect(&cfg.config.temporal, "certpool-cli").await?;
+            let wf_id = certpool_domain::contracts::workflow_ids::renewal(&cert.id, cert.not_after);
+            let handle = client
+                .start_workflow(
+                    certpool_workflows::CertificateRenewal::run,
+                    certpool_domain::contracts::RenewalRequest { cert_id: cert.id.clone() },
+                    temporalio_client::WorkflowStartOptions::new(cfg.config.temporal.task_queue.clone(), wf_id.clone())
+                        .id_conflict_policy(temporalio_client::WorkflowIdConflictPolicy::UseExisting)
+                        .id_reuse_policy(temporalio_client::WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
+                        .build(),
+                )
+                .await
+                .with_context(|| format!("starting {wf_id}"))?;
+            eprintln!("renewing {id} ({wf_id}) ...");
+            let outcome = handle
+                .get_result(Default::default())
+                .await
+                .map_err(|e| anyhow!("renewal of {id} failed: {e}"))?;
+            println!(
+                "{} renewed as {} for {} cluster(s){}",
+                outcome.predecessor,
+                outcome.successor,
+                outcome.clusters.len(),
+                if outcome.all_synced { "" } else { " (not every cluster acknowledged within the grace period)" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schedules(SchedulesCommand::Apply) => {
+            let client = certpool::temporal::connect(&cfg.config.temporal, "certpool-cli").await?;
+            let created = certpool::schedules::apply(&client, &cfg).await?;
+            println!(
+                "{} schedule {} (every {}, jitter {}, overlap: skip)",
+                if created { "created" } else { "updated" },
+                certpool_domain::contracts::workflow_ids::EXPIRY_SCAN_SCHEDULE,
+                cfg.config.scan.interval,
+                cfg.config.scan.jitter
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schedules(SchedulesCommand::List { output }) => {
+            let client = certpool::temporal::connect(&cfg.config.temporal, "certpool-cli").await?;
+            let rows = certpool::schedules::list(&client).await?;
+            match output {
+                Output::Json => print_json(&rows)?,
+                Output::Table => {
+                    let body: Vec<Vec<String>> =
+                        rows.iter().map(|r| vec![r.id.clone(), r.workflow_type.clone(), r.next_runs.join(", ")]).collect();
+                    print!("{}", report::table(&["SCHEDULE", "WORKFLOW", "NEXT RUNS"], &body));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Certs(CertsCommand::Show { id, output }) => {
+            let inv = inventory::from_config(&cfg.config.inventory, &cfg.base_dir, &cfg.config.events)
+                .map_err(|f| anyhow!("{f}"))?;
+            let cert = inv
+                .get(&id)
+                .await
+                .map_err(|f| anyhow!("{f}"))?
+                .ok_or_else(|| anyhow!("no certificate {id}"))?;
+            let mut clusters = Vec::new();
+            for a in inv.assignments_of(&id).await.map_err(|f| anyhow!("{f}"))? {
+                let d = inv.delivery(&a.cluster).await.map_err(|f| anyhow!("{f}"))?;
+                clusters.push(serde_json::json!({
+                    "cluster": a.cluster,
+                    "target": a.target,
+                    "assigned_at": report::rfc3339(a.assigned_at),
+                    "delivered_serial": d.as_ref().map(|d| d.serial.clone()),
+                    "delivered_cert": d.as_ref().map(|d| d.cert_id.clone()),
+                    "verified": d.as_ref().map(|d| d.verified),
+                    "in_sync": d.as_ref().is_some_and(|d| d.cert_id == id),
+                }));
+            }
+            let doc = serde_json::json!({
+                "id": cert.id, "pool": cert.pool, "state": cert.state, "sans": cert.sans, "serial": cert.serial,
+                "issuer": cert.issuer, "not_before": report::rfc3339(cert.not_before),
+                "not_after": report::rfc3339(cert.not_after), "renew_at": report::rfc3339(cert.renew_at),
+                "renewal_error": cert.renewal_error, "successor": cert.successor_id, "predecessor": cert.predecessor_id,
+                "key_ref": cert.key_ref, "chain_ref": cert.chain_ref, "clusters": clusters,
+            });
+            match output {
+                Output::Json => print_json(&doc)?,
+                Output::Table => {
+                    for (k, v) in doc.as_object().into_iter().flatten() {
+                        if k != "clusters" {
+                            println!("{k:<14} {}", v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+                        }
+                    }
+                    println!("clusters:");
+                    for c in &clusters {
+                        println!("  {c}");
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Pools(PoolsCommand::Fill { pools, wait, timeout }) => fill_pools(cfg, pools, wait, timeout).await,
         Command::Pools(PoolsCommand::Status { output }) => {
             let rows = pool_status(&cfg).await?;
@@ -144,7 +325,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Certs(CertsCommand::List { pool, output }) => {
-            let inv = inventory::from_config(&cfg.config.inventory, &cfg.base_dir).map_err(|f| anyhow!("{f}"))?;
+            let inv = inventory::from_config(&cfg.config.inventory, &cfg.base_dir, &cfg.config.events).map_err(|f| anyhow!("{f}"))?;
             let certs = inv
                 .list(&CertFilter { pool, limit: None })
                 .await
@@ -203,7 +384,7 @@ fn plan(cfg: &LoadedConfig, output: Output) -> Result<ExitCode> {
 }
 
 async fn pool_status(cfg: &LoadedConfig) -> Result<Vec<PoolStatusRow>> {
-    let inv = inventory::from_config(&cfg.config.inventory, &cfg.base_dir).map_err(|f| anyhow!("{f}"))?;
+    let inv = inventory::from_config(&cfg.config.inventory, &cfg.base_dir, &cfg.config.events).map_err(|f| anyhow!("{f}"))?;
     // Fill progress is best effort: status must work when Temporal is down.
     let client = certpool::temporal::connect(&cfg.config.temporal, "certpool-cli")
         .await

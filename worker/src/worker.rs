@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use certpool_activities::{CertpoolActivityImpls, Services};
 use certpool_domain::config::LoadedConfig;
-use certpool_workflows::{IssueCertificate, PoolReplenish};
+use certpool_workflows::{AssignCertificate, CertificateRenewal, ClusterSync, ExpiryScan, IssueCertificate, PoolReplenish};
 use std::future::Future;
 use std::sync::Arc;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
@@ -26,23 +26,38 @@ impl Default for WorkerSettings {
 /// Runs a worker until `shutdown` resolves, then drains in-flight tasks. The worker future is
 /// `!Send` (workflows run on a local set), so this must be awaited on the calling task.
 pub async fn run(cfg: Arc<LoadedConfig>, settings: WorkerSettings, shutdown: impl Future<Output = ()>) -> Result<()> {
-    let services = Services::from_config(cfg.clone()).map_err(|f| anyhow::anyhow!("{f}"))?;
+    let services = Arc::new(Services::from_config(cfg.clone()).map_err(|f| anyhow::anyhow!("{f}"))?);
     let runtime = Runtime::from_current_tokio(Default::default()).context("cannot start the Temporal runtime")?;
     let client = crate::temporal::connect(&cfg.config.temporal, &settings.identity).await?;
     let options = WorkerOptions::new(cfg.config.temporal.task_queue.clone())
         .register_workflow::<PoolReplenish>()?
         .register_workflow::<IssueCertificate>()?
-        .register_activities(CertpoolActivityImpls::new(Arc::new(services)))
+        .register_workflow::<AssignCertificate>()?
+        .register_workflow::<ClusterSync>()?
+        .register_workflow::<CertificateRenewal>()?
+        .register_workflow::<ExpiryScan>()?
+        .register_activities(CertpoolActivityImpls::new(services.clone()))
         .build();
     let mut worker = Worker::new(&runtime, client, options).context("cannot create the worker")?;
     let stop = worker.shutdown_handle();
     tracing::info!(task_queue = %cfg.config.temporal.task_queue, "worker started");
+    // The outbox relay runs beside the worker in every worker process: events reach the sinks
+    // as long as any worker is up.
+    let (relay_stop, relay_rx) = tokio::sync::oneshot::channel::<()>();
+    let relay = tokio::spawn(certpool_activities::outbox::run(services.clone(), async {
+        let _ = relay_rx.await;
+    }));
     let run = worker.run();
     tokio::pin!(run);
     tokio::pin!(shutdown);
-    tokio::select! {
-        result = &mut run => return result.context("worker stopped with an error"),
-        () = &mut shutdown => {}
+    let early = tokio::select! {
+        result = &mut run => Some(result),
+        () = &mut shutdown => None,
+    };
+    let _ = relay_stop.send(());
+    let _ = relay.await;
+    if let Some(result) = early {
+        return result.context("worker stopped with an error");
     }
     tracing::info!("shutting down: finishing in-flight tasks");
     stop();

@@ -93,6 +93,7 @@ impl IssueCertificate {
                     sans: req.sans.clone(),
                     key_ref: key.key_ref,
                     chain_pem: chain.pem,
+                    successor_of: req.successor_of.clone(),
                 },
                 options::local(),
             )

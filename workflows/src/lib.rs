@@ -8,11 +8,19 @@
 // The workflow macros emit marker structs without `Debug`.
 #![allow(missing_debug_implementations)]
 
+mod assign;
 mod failure;
 mod issue;
 mod options;
+mod renewal;
 mod replenish;
+mod scan;
+mod sync;
 
 pub use failure::{FailureSummary, summarize_activity, summarize_child};
+pub use assign::AssignCertificate;
 pub use issue::IssueCertificate;
+pub use renewal::CertificateRenewal;
 pub use replenish::PoolReplenish;
+pub use scan::ExpiryScan;
+pub use sync::ClusterSync;

@@ -50,3 +50,50 @@ pub(crate) fn local() -> ActivityOptions {
         .retry_policy(retry(10))
         .build()
 }
+
+/// The claim: one local transaction, retried briefly. Local so that a claim costs no extra
+/// round trip through the server.
+pub(crate) fn claim() -> temporalio_workflow::LocalActivityOptions {
+    temporalio_workflow::LocalActivityOptions::builder()
+        .start_to_close_timeout(Duration::from_secs(10))
+        .retry_policy(retry(5))
+        .build()
+}
+
+/// Starting and signalling other workflows through the client.
+pub(crate) fn notify() -> temporalio_workflow::LocalActivityOptions {
+    temporalio_workflow::LocalActivityOptions::builder()
+        .start_to_close_timeout(Duration::from_secs(10))
+        .retry_policy(retry(10))
+        .build()
+}
+
+/// Delivery to a cluster target: retried until the target is back (no attempt limit), with
+/// backoff capped at a minute.
+pub(crate) fn deliver() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(120))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_secs(1))
+                .backoff_coefficient(2.0)
+                .maximum_interval(Duration::from_secs(60))
+                .build(),
+        )
+        .build()
+}
+
+/// Verification polls the endpoint inside the activity until its own timeout.
+pub(crate) fn verify() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(900))
+        .heartbeat_timeout(Duration::from_secs(30))
+        .retry_policy(retry(5))
+        .build()
+}
+
+/// Scans: pages of the inventory and bulk starts.
+pub(crate) fn scan() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(300))
+        .heartbeat_timeout(Duration::from_secs(60))
+        .retry_policy(retry(5))
+        .build()
+}

@@ -1,0 +1,138 @@
+//! The typed client API that provisioning services use to claim certificates.
+//!
+//! ```no_run
+//! # async fn f(cfg: &certpool_domain::config::TemporalConfig) -> Result<(), certpool::client::ClaimError> {
+//! let client = certpool::client::CertpoolClient::connect(cfg, "provisioner").await?;
+//! let a = client.claim("aws-us-east-1", "cluster-42", None).await?;
+//! println!("cluster-42 uses certificate {} (serial {})", a.cert_id, a.serial);
+//! # Ok(()) }
+//! ```
+
+use certpool_domain::config::TemporalConfig;
+use certpool_domain::contracts::{AssignRequest, Assignment, workflow_ids};
+use certpool_workflows::AssignCertificate;
+use temporalio_client::errors::WorkflowGetResultError;
+use temporalio_client::{
+    Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowGetResultOptions, WorkflowIdConflictPolicy,
+    WorkflowIdReusePolicy, WorkflowStartOptions,
+};
+use temporalio_common::protos::temporal::api::failure::v1::{Failure, failure::FailureInfo};
+
+/// Why a claim did not return a certificate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClaimError {
+    /// The pool had no ready certificate (after waiting, if the pool waits).
+    #[error("{message}")]
+    PoolEmpty {
+        /// Pool.
+        pool: String,
+        /// What certpool said, naming the pool and its state.
+        message: String,
+    },
+    /// The claim was refused: unknown pool or target, bad cluster id, the cluster holds a
+    /// certificate of another pool.
+    #[error("claim refused ({kind}): {message}")]
+    Rejected {
+        /// Failure type, e.g. `claim.unknown_pool`.
+        kind: String,
+        /// Message.
+        message: String,
+    },
+    /// Temporal could not be reached or the workflow ended abnormally; retrying is safe.
+    #[error("claim did not complete: {0}")]
+    Unavailable(String),
+}
+
+/// Connection to certpool through Temporal.
+#[derive(Debug, Clone)]
+pub struct CertpoolClient {
+    client: Client,
+    task_queue: String,
+}
+
+fn innermost(f: &Failure) -> (String, String) {
+    let mut cur = f;
+    let mut best = (String::new(), f.message.clone());
+    loop {
+        if let Some(FailureInfo::ApplicationFailureInfo(a)) = &cur.failure_info
+            && !a.r#type.is_empty()
+        {
+            best = (a.r#type.clone(), cur.message.clone());
+            if a.r#type == "pool.empty" {
+                return best;
+            }
+        }
+        match cur.cause.as_deref() {
+            Some(c) => cur = c,
+            None => return best,
+        }
+    }
+}
+
+impl CertpoolClient {
+    /// Connects to the configured Temporal frontend.
+    pub async fn connect(cfg: &TemporalConfig, identity: &str) -> Result<Self, ClaimError> {
+        let url = Url::parse(&cfg.address).map_err(|e| ClaimError::Unavailable(format!("temporal.address: {e}")))?;
+        let conn = Connection::connect(ConnectionOptions::new(url).identity(identity.to_owned()).build())
+            .await
+            .map_err(|e| ClaimError::Unavailable(format!("cannot connect to Temporal at {}: {e}", cfg.address)))?;
+        let client = Client::new(conn, ClientOptions::new(cfg.namespace.clone()).build())
+            .map_err(|e| ClaimError::Unavailable(e.to_string()))?;
+        Ok(Self::from_client(client, cfg.task_queue.clone()))
+    }
+
+    /// Wraps an existing Temporal client.
+    pub fn from_client(client: Client, task_queue: String) -> Self {
+        Self { client, task_queue }
+    }
+
+    /// Claims a ready certificate of `pool` for `cluster` (workflow `assign/<cluster>`).
+    /// Idempotent: claiming again for the same cluster returns the same certificate.
+    pub async fn claim(&self, pool: &str, cluster: &str, target: Option<&str>) -> Result<Assignment, ClaimError> {
+        let opts = WorkflowStartOptions::new(self.task_queue.clone(), workflow_ids::assign(cluster))
+            // A claim already running for this cluster is joined; a finished one runs again and
+            // returns the cluster's existing assignment.
+            .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+            .build();
+        let handle = self
+            .client
+            .start_workflow(
+                AssignCertificate::run,
+                AssignRequest {
+                    pool: pool.to_owned(),
+                    cluster: cluster.to_owned(),
+                    target: target.map(str::to_owned),
+                },
+                opts,
+            )
+            .await
+            .map_err(|e| ClaimError::Unavailable(e.to_string()))?;
+        match handle.get_result(WorkflowGetResultOptions::default()).await {
+            Ok(a) => Ok(a),
+            Err(WorkflowGetResultError::Failed(f)) => {
+                let (kind, message) = innermost(f.failure());
+                if kind == "pool.empty" {
+                    Err(ClaimError::PoolEmpty {
+                        pool: pool.to_owned(),
+                        message,
+                    })
+                } else {
+                    Err(ClaimError::Rejected { kind, message })
+                }
+            }
+            Err(e) => Err(ClaimError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// The underlying Temporal client.
+    pub fn temporal(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// Claims with a one-off connection; see [`CertpoolClient::claim`].
+pub async fn claim(cfg: &TemporalConfig, pool: &str, cluster: &str) -> Result<Assignment, ClaimError> {
+    CertpoolClient::connect(cfg, "certpool-client").await?.claim(pool, cluster, None).await
+}
