@@ -426,6 +426,23 @@ pub struct Setup {
 /// Writes a config for one test. `tsig_secret` overrides the right one (to test a wrong key);
 /// `pools` is TOML for `[schemes.*]` and `[pools.*]` using CA `pebble` and DNS `bind`.
 pub fn setup(test: &str, tsig_secret: Option<&str>, schemes_and_pools: &str) -> Result<Setup> {
+    setup_with_ca(test, tsig_secret, schemes_and_pools, &stack().pebble_directory)
+}
+
+/// Like [`setup`], with another ACME directory URL (an unreachable one simulates a CA outage).
+/// Calling it again for the same `test` keeps the inventory and secrets.
+pub fn setup_with_ca(test: &str, tsig_secret: Option<&str>, schemes_and_pools: &str, directory: &str) -> Result<Setup> {
+    setup_full(test, tsig_secret, schemes_and_pools, directory, "")
+}
+
+/// The most general form: `extra` is appended TOML (`[renewal]`, `[targets.*]`, `[events]` …).
+pub fn setup_full(
+    test: &str,
+    tsig_secret: Option<&str>,
+    schemes_and_pools: &str,
+    directory: &str,
+    extra: &str,
+) -> Result<Setup> {
     let s = stack();
     let dir = s.dir.join(test);
     std::fs::create_dir_all(&dir)?;
@@ -469,9 +486,11 @@ type = "sqlite"
 path = "inventory.sqlite"
 
 {schemes_and_pools}
+
+{extra}
 "#,
         temporal = s.temporal_address,
-        pebble = s.pebble_directory,
+        pebble = directory,
         tls_ca = s.pebble_tls_ca.display(),
         dns = s.dns_server,
         secret = tsig_secret.unwrap_or(&s.tsig_secret),

@@ -167,17 +167,27 @@ impl NatsSink {
 
     /// Creates the stream if it is missing. An existing stream is left as it is, even if it
     /// does not capture our subjects: publishes then fail (no stream for the subject), which is
-    /// the operator's call to fix rather than ours to overwrite.
+    /// the operator's call to fix rather than ours to overwrite; the warning says why.
     async fn ensure_stream(&self, js: &jetstream::Context) -> Result<(), Failure> {
+        let ours = format!("{}.>", self.subject_prefix);
         let config = jetstream::stream::Config {
             name: self.stream.clone(),
-            subjects: vec![format!("{}.>", self.subject_prefix)],
+            subjects: vec![ours.clone()],
             storage: jetstream::stream::StorageType::File,
             ..Default::default()
         };
         let what = format!("{}: stream {}", self.shown, self.stream);
         match js.get_or_create_stream(config).await {
-            Ok(_) => Ok(()),
+            Ok(stream) => {
+                let subjects = &stream.cached_info().config.subjects;
+                if !subjects.iter().any(|s| *s == ours || s == ">") {
+                    tracing::warn!(
+                        sink = %self.name, stream = %self.stream, ?subjects,
+                        "existing stream does not list {ours}; events outside its subjects will fail"
+                    );
+                }
+                Ok(())
+            }
             Err(e) => Err(match e.kind() {
                 CreateStreamErrorKind::EmptyStreamName
                 | CreateStreamErrorKind::InvalidStreamName

@@ -1,0 +1,150 @@
+//! Claims against a real Temporal dev server, pebble and BIND.
+
+#![allow(clippy::unwrap_used)]
+
+use anyhow::{Result, anyhow};
+use certpool::client::{CertpoolClient, ClaimError};
+use certpool::fill::{self, FillResult};
+use certpool_domain::plugins::CertFilter;
+use certpool_tests::{Setup, WorkerGuard, ZONE, setup, unique_label};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+fn pool_toml(pool: &str, cloud: &str, size: u32, on_empty: &str, directory: Option<&str>) -> String {
+    let _ = directory;
+    format!(
+        r#"
+[schemes.regional]
+sans = ["*.{{region}}.{{cloud}}.{ZONE}", "{{region}}.{{cloud}}.{ZONE}"]
+
+[pools.{pool}]
+scheme = "regional"
+cloud = "{cloud}"
+region = "r1"
+target_size = {size}
+min_remaining_lifetime = "1d"
+ca = "pebble"
+dns = "bind"
+on_empty = "{on_empty}"
+claim_timeout = "60s"
+fill_concurrency = 8
+"#
+    )
+}
+
+async fn fill_pool(setup: &Setup, pool: &str) -> Result<()> {
+    let c = certpool::temporal::connect(&setup.cfg.config.temporal, "it").await?;
+    let pools = vec![pool.to_owned()];
+    fill::start(&c, &setup.cfg, &pools).await?;
+    match &fill::wait(&c, &pools, Some(Duration::from_secs(120)), |_| {}).await?[pool] {
+        FillResult::Full(_) => Ok(()),
+        FillResult::Failed(why) => Err(anyhow!("fill failed: {why}")),
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+/// 50 concurrent claims against a pool of 30, while the CA is down (so the pool cannot refill
+/// mid-test): exactly 30 distinct certificates, 20 clear `pool.empty` errors, and no
+/// certificate assigned twice. Claims keep being served from the pool during a CA outage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_claims_against_thirty_never_double_assign() -> Result<()> {
+    let pool = unique_label("claims-");
+    let cloud = unique_label("c");
+    let text = pool_toml(&pool, &cloud, 30, "fail", None);
+    let good = setup("claims", None, &text)?;
+    {
+        let _worker = WorkerGuard::start(&good);
+        fill_pool(&good, &pool).await?;
+    }
+    // Same inventory and secrets, but the CA is unreachable: refills cannot land while we claim.
+    let outage = certpool_tests::setup_with_ca("claims", None, &text, "https://127.0.0.1:9/dir")?;
+    let _worker = WorkerGuard::start(&outage);
+    let client = CertpoolClient::connect(&outage.cfg.config.temporal, "it").await.map_err(|e| anyhow!("{e}"))?;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let client = client.clone();
+        let pool = pool.clone();
+        tasks.spawn(async move {
+            let cluster = format!("cluster-{i:02}");
+            let started = Instant::now();
+            let r = client.claim(&pool, &cluster, None).await;
+            (cluster, r, started.elapsed())
+        });
+    }
+    let mut certs = BTreeSet::new();
+    let mut assigned = Vec::new();
+    let mut empty = 0;
+    while let Some(joined) = tasks.join_next().await {
+        let (cluster, r, _) = joined?;
+        match r {
+            Ok(a) => {
+                assert!(certs.insert(a.cert_id.clone()), "{} handed out twice", a.cert_id);
+                assigned.push((cluster, a.cert_id));
+            }
+            Err(ClaimError::PoolEmpty { pool: p, message }) => {
+                assert_eq!(p, pool);
+                assert!(message.contains(&pool) && message.contains("target 30"), "{message}");
+                empty += 1;
+            }
+            Err(e) => panic!("unexpected claim error: {e}"),
+        }
+    }
+    assert_eq!((assigned.len(), empty), (30, 20));
+
+    // Retrying a claim returns the same certificate.
+    let (cluster, cert) = assigned[0].clone();
+    let again = client.claim(&pool, &cluster, None).await.map_err(|e| anyhow!("{e}"))?;
+    assert_eq!(again.cert_id, cert);
+    assert!(!again.new);
+
+    // The inventory agrees: 30 assignments to 30 distinct certificates, none left pooled.
+    let inv = certpool_activities::inventory::from_config(
+        &outage.cfg.config.inventory,
+        &outage.cfg.base_dir,
+        &outage.cfg.config.events,
+    )
+    .map_err(|f| anyhow!("{f}"))?;
+    let all = inv.list(&CertFilter::default()).await.map_err(|f| anyhow!("{f}"))?;
+    let assigned_rows = all.iter().filter(|c| c.state == certpool_domain::cert::CertState::Assigned).count();
+    assert_eq!(assigned_rows, 30);
+    let mut holders = BTreeSet::new();
+    for c in all.iter().filter(|c| c.state == certpool_domain::cert::CertState::Assigned) {
+        let a = inv.assignments_of(&c.id).await.map_err(|f| anyhow!("{f}"))?;
+        assert_eq!(a.len(), 1, "{} has {} clusters", c.id, a.len());
+        assert!(holders.insert(a[0].cluster.clone()));
+    }
+    Ok(())
+}
+
+/// With `on_empty = "wait"`, a claim on an empty pool waits for the replenisher; warm claims are
+/// fast (latency printed, not asserted: see the bench for numbers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_on_empty_pool_waits_for_replenishment() -> Result<()> {
+    let pool = unique_label("wait-");
+    let cloud = unique_label("c");
+    let setup = setup("wait", None, &pool_toml(&pool, &cloud, 2, "wait", None))?;
+    let _worker = WorkerGuard::start(&setup);
+    fill_pool(&setup, &pool).await?;
+    let client = CertpoolClient::connect(&setup.cfg.config.temporal, "it").await.map_err(|e| anyhow!("{e}"))?;
+    let mut latencies = Vec::new();
+    let mut seen = BTreeSet::new();
+    for i in 0..4 {
+        let started = Instant::now();
+        let a = client.claim(&pool, &format!("w-{i}"), None).await.map_err(|e| anyhow!("claim {i}: {e}"))?;
+        latencies.push(started.elapsed());
+        assert!(seen.insert(a.cert_id), "distinct certificates");
+    }
+    latencies.sort();
+    eprintln!(
+        "claims: {:?} (the last two waited for replenishment)",
+        latencies.iter().map(|d| format!("{:.0}ms", d.as_secs_f64() * 1e3)).collect::<Vec<_>>()
+    );
+    let _ = percentile(&latencies, 0.5);
+    Ok(())
+}
