@@ -137,7 +137,7 @@ pub enum ClaimResult {
     /// The cluster holds this certificate; `new` is false when it already held it.
     Assigned {
         /// The certificate.
-        cert: CertificateRecord,
+        cert: Box<CertificateRecord>,
         /// Whether this call made the assignment.
         new: bool,
     },

@@ -84,13 +84,21 @@ async fn delivered_certificates_are_served_after_reload() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reload_nginx_refuses_is_caught_by_verification() {
+async fn a_pair_nginx_refuses_fails_the_reload_and_is_not_served() {
     let nginx = Nginx::start("c2").unwrap();
     let target = files_target(&nginx, nginx.reload_command(), Duration::from_secs(2));
-    // A chain whose key is not the one delivered: nginx keeps its old configuration.
+    // A chain whose key is not the one delivered. `nginx -s reload` loads the configuration
+    // before signalling, so the command itself fails, and nginx keeps serving the old pair.
     let mut broken = certificate("c2", 1);
     broken.key_pem = certificate("c2", 2).key_pem;
-    target.deliver(&broken).await.unwrap();
+    let e = target.deliver(&broken).await.expect_err("nginx refuses the pair");
+    assert_eq!(
+        (e.class, e.kind.as_str()),
+        (ErrorClass::Transient, "target.reload_failed"),
+        "{e}"
+    );
+    assert!(e.message.contains("key values mismatch"), "{e}");
+    assert!(!e.message.contains("PRIVATE KEY"), "{e}");
     let e = verify(&*target, &broken)
         .await
         .expect_err("nginx keeps the old certificate");

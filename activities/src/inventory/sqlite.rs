@@ -369,7 +369,10 @@ impl Inventory for SqliteInventory {
                         format!("cluster {} already holds certificate {} from pool {}", p.cluster, cert.id, cert.pool),
                     ));
                 }
-                return Ok(ClaimResult::Assigned { cert, new: false });
+                return Ok(ClaimResult::Assigned {
+                    cert: Box::new(cert),
+                    new: false,
+                });
             }
             // Oldest first: the pool turns over and nothing sits in it until it expires.
             let id: Option<String> = tx
@@ -404,7 +407,10 @@ impl Inventory for SqliteInventory {
             data["cluster"] = serde_json::Value::String(p.cluster.clone());
             enqueue(&tx, &events, EventType::Assigned, &cert.id, data)?;
             tx.commit().map_err(|e| db_err(&e))?;
-            Ok(ClaimResult::Assigned { cert, new: true })
+            Ok(ClaimResult::Assigned {
+                cert: Box::new(cert),
+                new: true,
+            })
         })
         .await
     }
