@@ -160,13 +160,19 @@ pub struct Stack {
 
 static STACK: OnceLock<Stack> = OnceLock::new();
 
-/// The stack of this test binary, started on first use.
+/// The stack of this test binary, started on first use (pebble issues 90-day certificates).
 pub fn stack() -> &'static Stack {
-    STACK.get_or_init(|| Stack::start().expect("start the test stack"))
+    STACK.get_or_init(|| Stack::start(7_776_000).expect("start the test stack"))
+}
+
+/// The stack with pebble issuing certificates valid for `secs` (renewal tests). A test binary
+/// must use one validity throughout: the first call decides.
+pub fn stack_with_validity(secs: u64) -> &'static Stack {
+    STACK.get_or_init(|| Stack::start(secs).expect("start the test stack"))
 }
 
 impl Stack {
-    fn start() -> Result<Self> {
+    fn start(validity: u64) -> Result<Self> {
         let tmp = tempfile::Builder::new().prefix("certpool-it-").tempdir()?;
         let dir = tmp.path().to_owned();
         let repo = repo_root();
@@ -232,7 +238,6 @@ zone "{ZONE}" {{
         std::fs::write(pebble_dir.join("tls-ca.pem"), ca_pem)?;
         std::fs::write(pebble_dir.join("cert.pem"), cert_pem)?;
         std::fs::write(pebble_dir.join("key.pem"), key_pem)?;
-        let validity = std::env::var("CERTPOOL_TEST_VALIDITY_SECS").unwrap_or_else(|_| "7776000".into());
         std::fs::write(
             pebble_dir.join("pebble.json"),
             format!(

@@ -137,28 +137,34 @@ impl SqliteInventory {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), Failure> {
-    let version: usize = conn
-        .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
-        .map_err(|e| db_err(&e))?
-        .try_into()
-        .unwrap_or(0);
-    if version > MIGRATIONS.len() {
-        return Err(Failure::permanent(
-            "inventory.version",
-            format!(
-                "database schema version {version} is newer than this certpool ({}); upgrade certpool",
-                MIGRATIONS.len()
-            ),
-        ));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = conn.transaction().map_err(|e| db_err(&e))?;
-        tx.execute_batch(sql).map_err(|e| db_err(&e))?;
-        tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))
+    // One migration per IMMEDIATE transaction, with the version read inside it: several
+    // processes (workers, the CLI) may open a fresh database at the same moment.
+    loop {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| db_err(&e))?;
+        let version: usize = tx
+            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+            .map_err(|e| db_err(&e))?
+            .try_into()
+            .unwrap_or(0);
+        if version > MIGRATIONS.len() {
+            return Err(Failure::permanent(
+                "inventory.version",
+                format!(
+                    "database schema version {version} is newer than this certpool ({}); upgrade certpool",
+                    MIGRATIONS.len()
+                ),
+            ));
+        }
+        if version == MIGRATIONS.len() {
+            return Ok(());
+        }
+        tx.execute_batch(MIGRATIONS[version]).map_err(|e| db_err(&e))?;
+        tx.pragma_update(None, "user_version", i64::try_from(version + 1).unwrap_or(i64::MAX))
             .map_err(|e| db_err(&e))?;
         tx.commit().map_err(|e| db_err(&e))?;
     }
-    Ok(())
 }
 
 const COLUMNS: &str = "id, pool, sans, serial, issuer, not_before, not_after, state, ca, key_ref, chain_ref, \
