@@ -17,14 +17,14 @@ use certpool_domain::contracts::{
     ScanPageRequest, StartedRenewals, SyncRequest, SyncedRequest, activity_defs as defs, workflow_ids,
 };
 use certpool_domain::plugins::Delivery;
+use certpool_domain::pool::PoolSpec;
 use certpool_domain::pool::replenish_workflow_id;
 use certpool_workflows::{CertificateRenewal, ClusterSync, PoolReplenish};
 use futures::StreamExt;
-use temporalio_client::errors::WorkflowStartError;
-use temporalio_client::{WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowStartOptions};
-use certpool_domain::pool::PoolSpec;
 use std::sync::Arc;
 use std::time::Duration;
+use temporalio_client::errors::WorkflowStartError;
+use temporalio_client::{WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowStartOptions};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
@@ -207,7 +207,12 @@ impl CertpoolActivityImpls {
             key_ref: req.key_ref,
             chain_ref,
             created_at: now_unix(),
-            renew_at: self.services.config.config.renewal.renew_at(leaf.not_before, leaf.not_after),
+            renew_at: self
+                .services
+                .config
+                .config
+                .renewal
+                .renew_at(leaf.not_before, leaf.not_after),
             renewal_error: None,
             successor_id: None,
             predecessor_id: req.successor_of.clone(),
@@ -231,15 +236,27 @@ impl CertpoolActivityImpls {
 
     /// See [`certpool_domain::contracts::CertpoolActivities::claim`].
     #[activity(definition = defs::Claim)]
-    pub async fn claim(self: Arc<Self>, _ctx: ActivityContext, req: AssignRequest) -> Result<ClaimOutcome, ActivityError> {
+    pub async fn claim(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        req: AssignRequest,
+    ) -> Result<ClaimOutcome, ActivityError> {
         let s = &self.services;
-        let spec = s.config.pool(&req.pool).map_err(|m| Failure::permanent("claim.unknown_pool", m)).act()?;
+        let spec = s
+            .config
+            .pool(&req.pool)
+            .map_err(|m| Failure::permanent("claim.unknown_pool", m))
+            .act()?;
         validate_cluster_id(&req.cluster).act()?;
         let target = req.target.clone().or_else(|| spec.target.clone());
         if let Some(t) = &target
             && !s.targets.contains_key(t)
         {
-            return Err(Failure::permanent("claim.unknown_target", format!("no cluster target named {t:?}"))).act();
+            return Err(Failure::permanent(
+                "claim.unknown_target",
+                format!("no cluster target named {t:?}"),
+            ))
+            .act();
         }
         let params = ClaimParams {
             pool: req.pool.clone(),
@@ -272,12 +289,18 @@ impl CertpoolActivityImpls {
     /// See [`certpool_domain::contracts::CertpoolActivities::notify`].
     #[activity(definition = defs::Notify)]
     pub async fn notify(self: Arc<Self>, ctx: ActivityContext, req: NotifyRequest) -> Result<(), ActivityError> {
-        notify_workflows(&ctx.client(), &self.services.config.config.temporal.task_queue, &req).await.act()
+        notify_workflows(&ctx.client(), &self.services.config.config.temporal.task_queue, &req)
+            .await
+            .act()
     }
 
     /// See [`certpool_domain::contracts::CertpoolActivities::deliver`].
     #[activity(definition = defs::Deliver)]
-    pub async fn deliver(self: Arc<Self>, _ctx: ActivityContext, cluster: String) -> Result<Option<Delivered>, ActivityError> {
+    pub async fn deliver(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        cluster: String,
+    ) -> Result<Option<Delivered>, ActivityError> {
         let s = &self.services;
         let Some(a) = s.inventory.assignment(&cluster).await.act()? else {
             return Ok(None);
@@ -289,7 +312,10 @@ impl CertpoolActivityImpls {
             .act()?
             .ok_or_else(|| Failure::permanent("inventory.unknown_cert", format!("no certificate {}", a.cert_id)))
             .act()?;
-        let target_name = a.target.clone().or_else(|| s.config.pools.get(&a.pool).and_then(|p| p.target.clone()));
+        let target_name = a
+            .target
+            .clone()
+            .or_else(|| s.config.pools.get(&a.pool).and_then(|p| p.target.clone()));
         let mut verify = false;
         if let Some(name) = target_name {
             let target = s
@@ -300,8 +326,11 @@ impl CertpoolActivityImpls {
             let chain = s.secrets.get(&cert.chain_ref).await.act()?;
             let key = s.secrets.get(&cert.key_ref).await.act()?;
             let (Some(chain), Some(key)) = (chain, key) else {
-                return Err(Failure::permanent("sync.missing_secret", format!("key or chain of {} is missing", cert.id)))
-                    .act();
+                return Err(Failure::permanent(
+                    "sync.missing_secret",
+                    format!("key or chain of {} is missing", cert.id),
+                ))
+                .act();
             };
             let delivery = Delivery {
                 cluster: cluster.clone(),
@@ -327,9 +356,11 @@ impl CertpoolActivityImpls {
     pub async fn verify_delivery(self: Arc<Self>, ctx: ActivityContext, d: Delivered) -> Result<(), ActivityError> {
         let s = &self.services;
         let a = s.inventory.assignment(&d.cluster).await.act()?;
-        let target_name = a
-            .as_ref()
-            .and_then(|a| a.target.clone().or_else(|| s.config.pools.get(&a.pool).and_then(|p| p.target.clone())));
+        let target_name = a.as_ref().and_then(|a| {
+            a.target
+                .clone()
+                .or_else(|| s.config.pools.get(&a.pool).and_then(|p| p.target.clone()))
+        });
         let Some(target) = target_name.and_then(|n| s.targets.get(&n).cloned()) else {
             return Ok(());
         };
@@ -416,7 +447,11 @@ impl CertpoolActivityImpls {
         _ctx: ActivityContext,
         req: RenewalFailedRequest,
     ) -> Result<(), ActivityError> {
-        self.services.inventory.set_renewal_error(&req.cert_id, Some(&req.error)).await.act()
+        self.services
+            .inventory
+            .set_renewal_error(&req.cert_id, Some(&req.error))
+            .await
+            .act()
     }
 
     /// See [`certpool_domain::contracts::CertpoolActivities::synced`].
@@ -433,19 +468,41 @@ impl CertpoolActivityImpls {
 
     /// See [`certpool_domain::contracts::CertpoolActivities::retire_certificate`].
     #[activity(definition = defs::RetireCertificate)]
-    pub async fn retire_certificate(self: Arc<Self>, _ctx: ActivityContext, cert_id: String) -> Result<(), ActivityError> {
+    pub async fn retire_certificate(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        cert_id: String,
+    ) -> Result<(), ActivityError> {
         self.services.inventory.retire(&cert_id).await.act()
     }
 
     /// See [`certpool_domain::contracts::CertpoolActivities::scan_due`].
     #[activity(definition = defs::ScanDue)]
-    pub async fn scan_due(self: Arc<Self>, _ctx: ActivityContext, req: ScanPageRequest) -> Result<ScanPage, ActivityError> {
-        let budget = self.services.config.config.scan.max_starts.saturating_sub(req.started_so_far);
+    pub async fn scan_due(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        req: ScanPageRequest,
+    ) -> Result<ScanPage, ActivityError> {
+        let budget = self
+            .services
+            .config
+            .config
+            .scan
+            .max_starts
+            .saturating_sub(req.started_so_far);
         let limit = req.limit.min(budget);
         if limit == 0 {
-            return Ok(ScanPage { due: Vec::new(), next: None });
+            return Ok(ScanPage {
+                due: Vec::new(),
+                next: None,
+            });
         }
-        let rows = self.services.inventory.due_for_renewal(req.now, req.after, limit).await.act()?;
+        let rows = self
+            .services
+            .inventory
+            .due_for_renewal(req.now, req.after, limit)
+            .await
+            .act()?;
         let next = (u32::try_from(rows.len()).unwrap_or(u32::MAX) == limit && limit < budget)
             .then(|| rows.last().map(|r| (r.renew_at, r.id.clone())))
             .flatten();
@@ -475,10 +532,16 @@ impl CertpoolActivityImpls {
                         .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
                         .id_conflict_policy(WorkflowIdConflictPolicy::Fail)
                         .build();
-                    match client.start_workflow(CertificateRenewal::run, RenewalRequest { cert_id: id.clone() }, opts).await {
+                    match client
+                        .start_workflow(CertificateRenewal::run, RenewalRequest { cert_id: id.clone() }, opts)
+                        .await
+                    {
                         Ok(_) => Ok(true),
                         Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(false),
-                        Err(e) => Err(Failure::transient("temporal.start", format!("start renewal of {id}: {e}"))),
+                        Err(e) => Err(Failure::transient(
+                            "temporal.start",
+                            format!("start renewal of {id}: {e}"),
+                        )),
                     }
                 }
             })
@@ -507,7 +570,11 @@ impl CertpoolActivityImpls {
         let mut out = RetiredPooled::default();
         for spec in s.config.pools.values() {
             let min = i64::try_from(spec.min_remaining_lifetime.get().as_secs()).unwrap_or(i64::MAX);
-            let n = s.inventory.retire_expiring_pooled(&spec.name, now.saturating_add(min)).await.act()?;
+            let n = s
+                .inventory
+                .retire_expiring_pooled(&spec.name, now.saturating_add(min))
+                .await
+                .act()?;
             if n > 0 {
                 out.retired += n;
                 out.pools.push(spec.name.clone());
@@ -519,7 +586,9 @@ impl CertpoolActivityImpls {
                 reason: "pooled certificates retired by the expiry scan".into(),
                 ..Default::default()
             };
-            notify_workflows(&ctx.client(), &s.config.config.temporal.task_queue, &req).await.act()?;
+            notify_workflows(&ctx.client(), &s.config.config.temporal.task_queue, &req)
+                .await
+                .act()?;
         }
         Ok(out)
     }
@@ -532,7 +601,9 @@ async fn notify_workflows(client: &temporalio_client::Client, queue: &str, req: 
         client
             .signal_with_start_workflow(
                 ClusterSync::run,
-                SyncRequest { cluster: cluster.clone() },
+                SyncRequest {
+                    cluster: cluster.clone(),
+                },
                 ClusterSync::resync,
                 req.reason.clone(),
                 WorkflowStartOptions::new(queue.to_owned(), workflow_ids::cluster_sync(cluster)).build(),
@@ -562,8 +633,13 @@ async fn notify_workflows(client: &temporalio_client::Client, queue: &str, req: 
 fn validate_cluster_id(id: &str) -> Result<(), Failure> {
     let ok = !id.is_empty()
         && id.len() <= 100
-        && id.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+        && id
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
     if ok {
         Ok(())
     } else {

@@ -103,7 +103,11 @@ impl RenewalConfig {
         #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
         let by_fraction = not_before + (lifetime as f64 * self.renew_at_fraction) as i64;
         let before = i64::try_from(self.renew_before.get().as_secs()).unwrap_or(i64::MAX);
-        if before < lifetime { (not_after - before).min(by_fraction) } else { by_fraction }
+        if before < lifetime {
+            (not_after - before).min(by_fraction)
+        } else {
+            by_fraction
+        }
     }
 }
 
@@ -734,7 +738,10 @@ fn validate(
     }
     let r = &config.renewal;
     if !(r.renew_at_fraction > 0.0 && r.renew_at_fraction < 1.0) {
-        return Err(invalid(&["renewal", "renew_at_fraction"], "must be between 0 and 1".into()));
+        return Err(invalid(
+            &["renewal", "renew_at_fraction"],
+            "must be between 0 and 1".into(),
+        ));
     }
     if r.max_attempts == 0 {
         return Err(invalid(&["renewal", "max_attempts"], "must be at least 1".into()));
@@ -744,26 +751,40 @@ fn validate(
     }
     for (name, t) in &config.targets {
         let endpoint = match t {
-            TargetConfig::Files { verify_endpoint, .. } | TargetConfig::Webhook { verify_endpoint, .. } => verify_endpoint,
+            TargetConfig::Files { verify_endpoint, .. } | TargetConfig::Webhook { verify_endpoint, .. } => {
+                verify_endpoint
+            }
         };
         if let Some(ep) = endpoint
             && ep.rsplit_once(':').is_none_or(|(_, p)| p.parse::<u16>().is_err())
         {
-            return Err(invalid(&["targets", name, "verify_endpoint"], format!("{ep:?} must be host:port")));
+            return Err(invalid(
+                &["targets", name, "verify_endpoint"],
+                format!("{ep:?} must be host:port"),
+            ));
         }
         if let TargetConfig::Webhook { url, .. } = t
             && !(url.starts_with("https://") || url.starts_with("http://"))
         {
-            return Err(invalid(&["targets", name, "url"], format!("{url:?} is not an http(s) URL")));
+            return Err(invalid(
+                &["targets", name, "url"],
+                format!("{url:?} is not an http(s) URL"),
+            ));
         }
     }
     for (name, sink) in &config.events.sinks {
         match sink {
             SinkConfig::Webhook { url, .. } if !(url.starts_with("https://") || url.starts_with("http://")) => {
-                return Err(invalid(&["events", "sinks", name, "url"], format!("{url:?} is not an http(s) URL")));
+                return Err(invalid(
+                    &["events", "sinks", name, "url"],
+                    format!("{url:?} is not an http(s) URL"),
+                ));
             }
             SinkConfig::Nats { url, .. } if !url.starts_with("nats://") => {
-                return Err(invalid(&["events", "sinks", name, "url"], format!("{url:?} must start with nats://")));
+                return Err(invalid(
+                    &["events", "sinks", name, "url"],
+                    format!("{url:?} must start with nats://"),
+                ));
             }
             _ => {}
         }

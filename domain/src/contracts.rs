@@ -495,7 +495,7 @@ pub struct RetiredPooled {
 /// activities crate. The macro puts them in a private module.
 pub mod activity_defs {
     pub use super::certpool_activities::{
-        AwaitPropagation, Claim, DescribePool, Deliver, DnsCleanup, DnsPresent, FinalizeOrder, GenerateKey, NewOrder,
+        AwaitPropagation, Claim, Deliver, DescribePool, DnsCleanup, DnsPresent, FinalizeOrder, GenerateKey, NewOrder,
         Notify, PoolLevel, PrepareRenewal, RecordDelivery, RecordIssued, RenewalFailed, RetireCertificate,
         RetireExpiringPooled, ScanDue, StartRenewals, Synced, ValidateOrder, VerifyDelivery,
     };

@@ -40,9 +40,16 @@ impl EventType {
 
     /// Parses the dotted name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Issued, Self::Assigned, Self::Renewed, Self::Delivered, Self::RenewalFailed, Self::PoolLow]
-            .into_iter()
-            .find(|t| t.as_str() == s)
+        [
+            Self::Issued,
+            Self::Assigned,
+            Self::Renewed,
+            Self::Delivered,
+            Self::RenewalFailed,
+            Self::PoolLow,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
     }
 }
 

@@ -1,10 +1,12 @@
 //! Plug-in families. Each is one small trait; implementations live in the activities crate, one
 //! module per product, and are chosen by the `type` key of their config section.
 
-use crate::cert::{AssignmentRecord, CertificateRecord, ClaimParams, ClaimResult, DeliveryRecord, OutboxEntry, PoolLevel};
-use crate::events::EventType;
+use crate::cert::{
+    AssignmentRecord, CertificateRecord, ClaimParams, ClaimResult, DeliveryRecord, OutboxEntry, PoolLevel,
+};
 use crate::error::Failure;
 use crate::events::CloudEvent;
+use crate::events::EventType;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 

@@ -43,7 +43,11 @@ async fn fill_pool(setup: &Setup, pool: &str) -> Result<()> {
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
 }
@@ -64,7 +68,9 @@ async fn fifty_concurrent_claims_against_thirty_never_double_assign() -> Result<
     // Same inventory and secrets, but the CA is unreachable: refills cannot land while we claim.
     let outage = certpool_tests::setup_with_ca("claims", None, &text, "https://127.0.0.1:9/dir")?;
     let _worker = WorkerGuard::start(&outage);
-    let client = CertpoolClient::connect(&outage.cfg.config.temporal, "it").await.map_err(|e| anyhow!("{e}"))?;
+    let client = CertpoolClient::connect(&outage.cfg.config.temporal, "it")
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
 
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..50 {
@@ -111,10 +117,16 @@ async fn fifty_concurrent_claims_against_thirty_never_double_assign() -> Result<
     )
     .map_err(|f| anyhow!("{f}"))?;
     let all = inv.list(&CertFilter::default()).await.map_err(|f| anyhow!("{f}"))?;
-    let assigned_rows = all.iter().filter(|c| c.state == certpool_domain::cert::CertState::Assigned).count();
+    let assigned_rows = all
+        .iter()
+        .filter(|c| c.state == certpool_domain::cert::CertState::Assigned)
+        .count();
     assert_eq!(assigned_rows, 30);
     let mut holders = BTreeSet::new();
-    for c in all.iter().filter(|c| c.state == certpool_domain::cert::CertState::Assigned) {
+    for c in all
+        .iter()
+        .filter(|c| c.state == certpool_domain::cert::CertState::Assigned)
+    {
         let a = inv.assignments_of(&c.id).await.map_err(|f| anyhow!("{f}"))?;
         assert_eq!(a.len(), 1, "{} has {} clusters", c.id, a.len());
         assert!(holders.insert(a[0].cluster.clone()));
@@ -131,19 +143,27 @@ async fn claim_on_empty_pool_waits_for_replenishment() -> Result<()> {
     let setup = setup("wait", None, &pool_toml(&pool, &cloud, 2, "wait", None))?;
     let _worker = WorkerGuard::start(&setup);
     fill_pool(&setup, &pool).await?;
-    let client = CertpoolClient::connect(&setup.cfg.config.temporal, "it").await.map_err(|e| anyhow!("{e}"))?;
+    let client = CertpoolClient::connect(&setup.cfg.config.temporal, "it")
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
     let mut latencies = Vec::new();
     let mut seen = BTreeSet::new();
     for i in 0..4 {
         let started = Instant::now();
-        let a = client.claim(&pool, &format!("w-{i}"), None).await.map_err(|e| anyhow!("claim {i}: {e}"))?;
+        let a = client
+            .claim(&pool, &format!("w-{i}"), None)
+            .await
+            .map_err(|e| anyhow!("claim {i}: {e}"))?;
         latencies.push(started.elapsed());
         assert!(seen.insert(a.cert_id), "distinct certificates");
     }
     latencies.sort();
     eprintln!(
         "claims: {:?} (the last two waited for replenishment)",
-        latencies.iter().map(|d| format!("{:.0}ms", d.as_secs_f64() * 1e3)).collect::<Vec<_>>()
+        latencies
+            .iter()
+            .map(|d| format!("{:.0}ms", d.as_secs_f64() * 1e3))
+            .collect::<Vec<_>>()
     );
     let _ = percentile(&latencies, 0.5);
     Ok(())

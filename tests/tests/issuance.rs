@@ -135,8 +135,12 @@ async fn pool_of_three_fills_with_verified_certificates_and_no_key_in_history() 
     }
 
     let spec = setup.cfg.pool(&pool).map_err(|m| anyhow!(m))?;
-    let inventory = certpool_activities::inventory::from_config(&setup.cfg.config.inventory, &setup.cfg.base_dir, &setup.cfg.config.events)
-        .map_err(|f| anyhow!("{f}"))?;
+    let inventory = certpool_activities::inventory::from_config(
+        &setup.cfg.config.inventory,
+        &setup.cfg.base_dir,
+        &setup.cfg.config.events,
+    )
+    .map_err(|f| anyhow!("{f}"))?;
     let secrets = certpool_activities::secrets::from_config(&setup.cfg.config.secrets, &setup.cfg.base_dir)
         .map_err(|f| anyhow!("{f}"))?;
     let certs = inventory

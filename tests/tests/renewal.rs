@@ -44,7 +44,12 @@ async fn scheduled_scan_renews_and_nginx_serves_the_new_serial_despite_outages()
     let reload = format!(
         "test ! -e '{}' && exec {}",
         down.display(),
-        nginx.reload_command().iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(" ")
+        nginx
+            .reload_command()
+            .iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     let pools = format!(
         r#"
@@ -106,20 +111,38 @@ subject_prefix = "certpool"
 
     // Fill, claim, and see nginx serve the claimed certificate.
     fill::start(&temporal, &setup.cfg, std::slice::from_ref(&pool)).await?;
-    if let FillResult::Failed(why) =
-        &fill::wait(&temporal, std::slice::from_ref(&pool), Some(Duration::from_secs(60)), |_| {}).await?[&pool]
+    if let FillResult::Failed(why) = &fill::wait(
+        &temporal,
+        std::slice::from_ref(&pool),
+        Some(Duration::from_secs(60)),
+        |_| {},
+    )
+    .await?[&pool]
     {
         bail!("fill failed: {why}");
     }
-    let client = CertpoolClient::connect(&setup.cfg.config.temporal, "it").await.map_err(|e| anyhow!("{e}"))?;
+    let client = CertpoolClient::connect(&setup.cfg.config.temporal, "it")
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
     let first = client.claim(&pool, cluster, None).await.map_err(|e| anyhow!("{e}"))?;
     let endpoint = nginx.endpoint();
-    until("nginx to serve the claimed certificate", Duration::from_secs(30), async || {
-        Ok((served_serial(&endpoint, None, Duration::from_secs(2)).await.ok() == Some(first.serial.clone())).then_some(()))
-    })
+    until(
+        "nginx to serve the claimed certificate",
+        Duration::from_secs(30),
+        async || {
+            Ok(
+                (served_serial(&endpoint, None, Duration::from_secs(2)).await.ok() == Some(first.serial.clone()))
+                    .then_some(()),
+            )
+        },
+    )
     .await?;
     until("the delivery record", Duration::from_secs(10), async || {
-        Ok(inv.delivery(cluster).await.map_err(|f| anyhow!("{f}"))?.filter(|d| d.serial == first.serial && d.verified))
+        Ok(inv
+            .delivery(cluster)
+            .await
+            .map_err(|f| anyhow!("{f}"))?
+            .filter(|d| d.serial == first.serial && d.verified))
     })
     .await?;
 
@@ -128,33 +151,61 @@ subject_prefix = "certpool"
     nats.stop()?;
     certpool::schedules::apply(&temporal, &setup.cfg).await?;
     let successor = until("the scheduled renewal", Duration::from_secs(VALIDITY), async || {
-        Ok(inv.get(&first.cert_id).await.map_err(|f| anyhow!("{f}"))?.and_then(|c| c.successor_id))
+        Ok(inv
+            .get(&first.cert_id)
+            .await
+            .map_err(|f| anyhow!("{f}"))?
+            .and_then(|c| c.successor_id))
     })
     .await?;
     let new = inv.get(&successor).await.map_err(|f| anyhow!("{f}"))?.unwrap();
     assert_ne!(new.serial, first.serial);
     assert_eq!(new.sans, first.sans, "same SANs");
     assert_eq!(new.state, CertState::Assigned);
-    assert_eq!(inv.assignment(cluster).await.map_err(|f| anyhow!("{f}"))?.unwrap().cert_id, successor);
+    assert_eq!(
+        inv.assignment(cluster)
+            .await
+            .map_err(|f| anyhow!("{f}"))?
+            .unwrap()
+            .cert_id,
+        successor
+    );
     // The renewal completes (predecessor retired after the grace period) although the target is down.
     until("the predecessor to retire", Duration::from_secs(30), async || {
-        Ok(inv.get(&first.cert_id).await.map_err(|f| anyhow!("{f}"))?.filter(|c| c.state == CertState::Retired))
+        Ok(inv
+            .get(&first.cert_id)
+            .await
+            .map_err(|f| anyhow!("{f}"))?
+            .filter(|c| c.state == CertState::Retired))
     })
     .await?;
     assert_eq!(
-        served_serial(&endpoint, None, Duration::from_secs(2)).await.map_err(|f| anyhow!("{f}"))?,
+        served_serial(&endpoint, None, Duration::from_secs(2))
+            .await
+            .map_err(|f| anyhow!("{f}"))?,
         first.serial,
         "nginx still serves the old certificate while the target is down"
     );
 
     // The target comes back: delivery is retried until nginx serves the new serial.
     std::fs::remove_file(&down)?;
-    until("nginx to serve the renewed certificate", Duration::from_secs(90), async || {
-        Ok((served_serial(&endpoint, None, Duration::from_secs(2)).await.ok() == Some(new.serial.clone())).then_some(()))
-    })
+    until(
+        "nginx to serve the renewed certificate",
+        Duration::from_secs(90),
+        async || {
+            Ok(
+                (served_serial(&endpoint, None, Duration::from_secs(2)).await.ok() == Some(new.serial.clone()))
+                    .then_some(()),
+            )
+        },
+    )
     .await?;
     until("the renewed delivery record", Duration::from_secs(30), async || {
-        Ok(inv.delivery(cluster).await.map_err(|f| anyhow!("{f}"))?.filter(|d| d.serial == new.serial && d.verified))
+        Ok(inv
+            .delivery(cluster)
+            .await
+            .map_err(|f| anyhow!("{f}"))?
+            .filter(|d| d.serial == new.serial && d.verified))
     })
     .await?;
 
@@ -163,20 +214,36 @@ subject_prefix = "certpool"
         "workflow",
         "list",
         "--query",
-        &format!("WorkflowType = 'CertificateRenewal' AND TaskQueue = '{}'", setup.cfg.config.temporal.task_queue),
+        &format!(
+            "WorkflowType = 'CertificateRenewal' AND TaskQueue = '{}'",
+            setup.cfg.config.temporal.task_queue
+        ),
         "--output",
         "json",
     ])?;
     let renewals: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap_or_default();
     let of_first: Vec<_> = renewals
         .iter()
-        .filter(|w| w["execution"]["workflowId"].as_str().is_some_and(|id| id.contains(&first.cert_id)))
+        .filter(|w| {
+            w["execution"]["workflowId"]
+                .as_str()
+                .is_some_and(|id| id.contains(&first.cert_id))
+        })
         .collect();
-    assert_eq!(of_first.len(), 1, "one renewal of the claimed certificate: {of_first:?}");
+    assert_eq!(
+        of_first.len(),
+        1,
+        "one renewal of the claimed certificate: {of_first:?}"
+    );
 
     // The sink comes back: nothing was lost.
     nats.start_again()?;
-    let wanted = ["certificate.issued", "certificate.assigned", "certificate.renewed", "certificate.delivered"];
+    let wanted = [
+        "certificate.issued",
+        "certificate.assigned",
+        "certificate.renewed",
+        "certificate.delivered",
+    ];
     let url = nats.url();
     let types = until("all events in JetStream", Duration::from_secs(60), async || {
         let msgs = certpool_activities::events::nats::read_stream(&url, "CERTPOOL_IT", 1000).await;
@@ -186,7 +253,10 @@ subject_prefix = "certpool"
             .filter_map(|m| serde_json::from_slice::<serde_json::Value>(m).ok())
             .filter_map(|v| v["type"].as_str().map(str::to_owned))
             .collect();
-        Ok(wanted.iter().all(|w| types.iter().any(|t| t.ends_with(w))).then_some(types))
+        Ok(wanted
+            .iter()
+            .all(|w| types.iter().any(|t| t.ends_with(w)))
+            .then_some(types))
     })
     .await?;
     let renewed = types.iter().filter(|t| t.ends_with("certificate.renewed")).count();

@@ -134,5 +134,8 @@ impl CertpoolClient {
 
 /// Claims with a one-off connection; see [`CertpoolClient::claim`].
 pub async fn claim(cfg: &TemporalConfig, pool: &str, cluster: &str) -> Result<Assignment, ClaimError> {
-    CertpoolClient::connect(cfg, "certpool-client").await?.claim(pool, cluster, None).await
+    CertpoolClient::connect(cfg, "certpool-client")
+        .await?
+        .claim(pool, cluster, None)
+        .await
 }

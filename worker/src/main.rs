@@ -224,7 +224,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let handle = client
                 .start_workflow(
                     certpool_workflows::CertificateRenewal::run,
-                    certpool_domain::contracts::RenewalRequest { cert_id: cert.id.clone() },
+                    certpool_domain::contracts::RenewalRequest {
+                        cert_id: cert.id.clone(),
+                    },
                     temporalio_client::WorkflowStartOptions::new(cfg.config.temporal.task_queue.clone(), wf_id.clone())
                         .id_conflict_policy(temporalio_client::WorkflowIdConflictPolicy::UseExisting)
                         .id_reuse_policy(temporalio_client::WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
@@ -242,7 +244,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 outcome.predecessor,
                 outcome.successor,
                 outcome.clusters.len(),
-                if outcome.all_synced { "" } else { " (not every cluster acknowledged within the grace period)" }
+                if outcome.all_synced {
+                    ""
+                } else {
+                    " (not every cluster acknowledged within the grace period)"
+                }
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -264,8 +270,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             match output {
                 Output::Json => print_json(&rows)?,
                 Output::Table => {
-                    let body: Vec<Vec<String>> =
-                        rows.iter().map(|r| vec![r.id.clone(), r.workflow_type.clone(), r.next_runs.join(", ")]).collect();
+                    let body: Vec<Vec<String>> = rows
+                        .iter()
+                        .map(|r| vec![r.id.clone(), r.workflow_type.clone(), r.next_runs.join(", ")])
+                        .collect();
                     print!("{}", report::table(&["SCHEDULE", "WORKFLOW", "NEXT RUNS"], &body));
                 }
             }
@@ -325,7 +333,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Certs(CertsCommand::List { pool, output }) => {
-            let inv = inventory::from_config(&cfg.config.inventory, &cfg.base_dir, &cfg.config.events).map_err(|f| anyhow!("{f}"))?;
+            let inv = inventory::from_config(&cfg.config.inventory, &cfg.base_dir, &cfg.config.events)
+                .map_err(|f| anyhow!("{f}"))?;
             let certs = inv
                 .list(&CertFilter { pool, limit: None })
                 .await
@@ -384,7 +393,8 @@ fn plan(cfg: &LoadedConfig, output: Output) -> Result<ExitCode> {
 }
 
 async fn pool_status(cfg: &LoadedConfig) -> Result<Vec<PoolStatusRow>> {
-    let inv = inventory::from_config(&cfg.config.inventory, &cfg.base_dir, &cfg.config.events).map_err(|f| anyhow!("{f}"))?;
+    let inv =
+        inventory::from_config(&cfg.config.inventory, &cfg.base_dir, &cfg.config.events).map_err(|f| anyhow!("{f}"))?;
     // Fill progress is best effort: status must work when Temporal is down.
     let client = certpool::temporal::connect(&cfg.config.temporal, "certpool-cli")
         .await

@@ -3,7 +3,9 @@
 use anyhow::{Context, Result};
 use certpool_activities::{CertpoolActivityImpls, Services};
 use certpool_domain::config::LoadedConfig;
-use certpool_workflows::{AssignCertificate, CertificateRenewal, ClusterSync, ExpiryScan, IssueCertificate, PoolReplenish};
+use certpool_workflows::{
+    AssignCertificate, CertificateRenewal, ClusterSync, ExpiryScan, IssueCertificate, PoolReplenish,
+};
 use std::future::Future;
 use std::sync::Arc;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};

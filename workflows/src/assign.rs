@@ -31,7 +31,13 @@ impl AssignCertificate {
             let outcome = ctx
                 .execute_local_activity(CertpoolActivities::claim, req.clone(), options::claim())
                 .await
-                .map_err(|e| fail(&summarize_activity(&e).to_string(), "claim", summarize_activity(&e).permanent))?;
+                .map_err(|e| {
+                    fail(
+                        &summarize_activity(&e).to_string(),
+                        "claim",
+                        summarize_activity(&e).permanent,
+                    )
+                })?;
             match outcome {
                 ClaimOutcome::Assigned(a) => {
                     let notify = NotifyRequest {

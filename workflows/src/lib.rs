@@ -17,8 +17,8 @@ mod replenish;
 mod scan;
 mod sync;
 
-pub use failure::{FailureSummary, summarize_activity, summarize_child};
 pub use assign::AssignCertificate;
+pub use failure::{FailureSummary, summarize_activity, summarize_child};
 pub use issue::IssueCertificate;
 pub use renewal::CertificateRenewal;
 pub use replenish::PoolReplenish;

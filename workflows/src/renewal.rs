@@ -129,8 +129,12 @@ impl CertificateRenewal {
                 waited += SYNC_POLL;
             }
         }
-        ctx.execute_activity(CertpoolActivities::retire_certificate, req.cert_id.clone(), options::local())
-            .await?;
+        ctx.execute_activity(
+            CertpoolActivities::retire_certificate,
+            req.cert_id.clone(),
+            options::local(),
+        )
+        .await?;
         Ok(RenewalOutcome {
             predecessor: req.cert_id,
             successor,

@@ -35,8 +35,15 @@ pub fn from_config(
 ) -> Result<Arc<dyn Inventory>, Failure> {
     match cfg {
         InventoryConfig::Sqlite { path } => {
-            let path = if path.is_absolute() { path.clone() } else { base_dir.join(path) };
-            Ok(Arc::new(sqlite::SqliteInventory::open(&path, EventSettings::from_config(events))?))
+            let path = if path.is_absolute() {
+                path.clone()
+            } else {
+                base_dir.join(path)
+            };
+            Ok(Arc::new(sqlite::SqliteInventory::open(
+                &path,
+                EventSettings::from_config(events),
+            )?))
         }
     }
 }

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 
 /// Migrations, applied in order; `PRAGMA user_version` records how many ran. Never edit one
 /// that has shipped: add a new one.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
     CREATE TABLE certificates (
         id          TEXT PRIMARY KEY,
         pool        TEXT NOT NULL,
@@ -31,7 +32,8 @@ const MIGRATIONS: &[&str] = &[r"
     );
     CREATE INDEX certificates_pool_state_not_after ON certificates (pool, state, not_after);
     CREATE INDEX certificates_not_after ON certificates (not_after);
-", r"
+",
+    r"
     ALTER TABLE certificates ADD COLUMN renew_at INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE certificates ADD COLUMN renewal_error TEXT;
     ALTER TABLE certificates ADD COLUMN successor_id TEXT;
@@ -65,7 +67,8 @@ const MIGRATIONS: &[&str] = &[r"
         UNIQUE (event_id, sink)
     );
     CREATE INDEX outbox_pending ON outbox (delivered_at, retry_at, id);
-"];
+",
+];
 
 /// SQLite-backed inventory. One connection behind a mutex: SQLite serializes writers anyway, and
 /// every statement here is a single indexed lookup or insert.
@@ -225,9 +228,13 @@ fn insert_cert(tx: &rusqlite::Transaction<'_>, c: &CertificateRecord) -> Result<
 }
 
 fn get_cert(conn: &Connection, id: &str) -> Result<Option<CertificateRecord>, Failure> {
-    conn.query_row(&format!("SELECT {COLUMNS} FROM certificates WHERE id = ?1"), params![id], row_to_record)
-        .optional()
-        .map_err(|e| db_err(&e))
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM certificates WHERE id = ?1"),
+        params![id],
+        row_to_record,
+    )
+    .optional()
+    .map_err(|e| db_err(&e))
 }
 
 fn unix_now() -> i64 {
@@ -363,7 +370,11 @@ impl Inventory for SqliteInventory {
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(|e| db_err(&e))?;
             let existing: Option<String> = tx
-                .query_row("SELECT cert_id FROM assignments WHERE cluster = ?1", params![p.cluster], |r| r.get(0))
+                .query_row(
+                    "SELECT cert_id FROM assignments WHERE cluster = ?1",
+                    params![p.cluster],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(|e| db_err(&e))?;
             if let Some(id) = existing {
@@ -372,7 +383,10 @@ impl Inventory for SqliteInventory {
                 if cert.pool != p.pool {
                     return Err(Failure::permanent(
                         "claim.other_pool",
-                        format!("cluster {} already holds certificate {} from pool {}", p.cluster, cert.id, cert.pool),
+                        format!(
+                            "cluster {} already holds certificate {} from pool {}",
+                            p.cluster, cert.id, cert.pool
+                        ),
                     ));
                 }
                 return Ok(ClaimResult::Assigned {
@@ -401,14 +415,18 @@ impl Inventory for SqliteInventory {
                 tx.commit().map_err(|e| db_err(&e))?;
                 return Ok(ClaimResult::Empty);
             };
-            tx.execute("UPDATE certificates SET state = 'assigned' WHERE id = ?1 AND state = 'pooled'", params![id])
-                .map_err(|e| db_err(&e))?;
+            tx.execute(
+                "UPDATE certificates SET state = 'assigned' WHERE id = ?1 AND state = 'pooled'",
+                params![id],
+            )
+            .map_err(|e| db_err(&e))?;
             tx.execute(
                 "INSERT INTO assignments (cluster, cert_id, pool, target, assigned_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![p.cluster, id, p.pool, p.target, p.now],
             )
             .map_err(|e| db_err(&e))?;
-            let cert = get_cert(&tx, &id)?.ok_or_else(|| Failure::transient("inventory.race", "claimed row vanished"))?;
+            let cert =
+                get_cert(&tx, &id)?.ok_or_else(|| Failure::transient("inventory.race", "claimed row vanished"))?;
             let mut data = cert_event_data(&cert);
             data["cluster"] = serde_json::Value::String(p.cluster.clone());
             enqueue(&tx, &events, EventType::Assigned, &cert.id, data)?;
@@ -523,8 +541,11 @@ impl Inventory for SqliteInventory {
                         params![old, new.id],
                     )
                     .map_err(|e| db_err(&e))?;
-                    tx.execute("UPDATE assignments SET cert_id = ?2 WHERE cert_id = ?1", params![old, new.id])
-                        .map_err(|e| db_err(&e))?;
+                    tx.execute(
+                        "UPDATE assignments SET cert_id = ?2 WHERE cert_id = ?1",
+                        params![old, new.id],
+                    )
+                    .map_err(|e| db_err(&e))?;
                     let mut data = cert_event_data(&succ);
                     data["predecessor"] = serde_json::Value::String(old.clone());
                     enqueue(&tx, &events, EventType::Renewed, &succ.id, data)?;
@@ -551,8 +572,11 @@ impl Inventory for SqliteInventory {
         let events = self.events.clone();
         self.with(move |conn| {
             let tx = conn.transaction().map_err(|e| db_err(&e))?;
-            tx.execute("UPDATE certificates SET renewal_error = ?2 WHERE id = ?1", params![id, error])
-                .map_err(|e| db_err(&e))?;
+            tx.execute(
+                "UPDATE certificates SET renewal_error = ?2 WHERE id = ?1",
+                params![id, error],
+            )
+            .map_err(|e| db_err(&e))?;
             if let Some(err) = &error
                 && let Some(c) = get_cert(&tx, &id)?
             {
@@ -672,7 +696,6 @@ impl Inventory for SqliteInventory {
         })
         .await
     }
-
 }
 
 #[cfg(test)]
