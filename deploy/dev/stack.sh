@@ -121,7 +121,14 @@ service_argv() {
             # picks free ports for them.
             ARGV=("$TEMPORAL_BIN" server start-dev
                 --ip "$HOST" --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT"
-                --db-filename "$STATE/temporal.sqlite" --log-level warn)
+                --db-filename "$STATE/temporal.sqlite" --log-level warn
+                # One task-queue partition: with the default four, a task often lands on a
+                # partition no poller waits on and is forwarded later (tens of ms per claim).
+                --dynamic-config-value matching.numTaskqueueReadPartitions=1
+                --dynamic-config-value matching.numTaskqueueWritePartitions=1
+                # WAL without an fsync per commit: survives a crash of the server process (all
+                # the dev stack needs), and every workflow step stops paying a disk flush.
+                --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal)
             ;;
         *) die "unknown service $1" ;;
     esac
