@@ -68,9 +68,17 @@ if ! kill -0 "$WORKER_PID" 2>/dev/null; then
     exit 1
 fi
 
+if [[ $FILL_RC == 0 ]]; then
+    # The rest of the lifecycle: the expiry scan as a Temporal Schedule, and one cluster that
+    # claims a certificate, which ClusterSync delivers to .dev/clusters.
+    "$BIN" --config "$CONFIG" schedules apply
+    "$BIN" --config "$CONFIG" claim --pool aws-us-east-1 --cluster demo-cluster-1 || FILL_RC=$?
+fi
+
 echo
 echo "Temporal UI: $CERTPOOL_TEMPORAL_UI/namespaces/default/workflows"
 echo "Inventory:   $BIN --config $CONFIG certs list"
+echo "Schedules:   $BIN --config $CONFIG schedules list"
 if [[ $ONCE == 1 ]]; then
     if [[ $FILL_RC != 0 ]]; then
         echo "run.sh: the pools did not fill (see above)" >&2

