@@ -415,11 +415,32 @@ impl CertpoolActivityImpls {
             .act()?
             .ok_or_else(|| Failure::permanent("renewal.unknown_cert", format!("no certificate {}", req.cert_id)))
             .act()?;
+        if cert.state != certpool_domain::cert::CertState::Assigned {
+            return Err(Failure::permanent(
+                "renewal.not_assigned",
+                format!(
+                    "certificate {} is {}; only assigned certificates are renewed (pooled ones are retired and replaced)",
+                    cert.id, cert.state
+                ),
+            ))
+            .act();
+        }
         let spec = s
             .config
             .pool(&cert.pool)
             .map_err(|m| Failure::permanent("renewal.unknown_pool", format!("certificate {}: {m}", cert.id)))
             .act()?;
+        let existing_clusters = match &cert.successor_id {
+            Some(succ) => s
+                .inventory
+                .assignments_of(succ)
+                .await
+                .act()?
+                .into_iter()
+                .map(|a| a.cluster)
+                .collect(),
+            None => Vec::new(),
+        };
         let r = &s.config.config.renewal;
         Ok(RenewalPlan {
             issue: IssueRequest {
@@ -434,6 +455,7 @@ impl CertpoolActivityImpls {
                 successor_of: Some(cert.id.clone()),
             },
             existing_successor: cert.successor_id.clone(),
+            existing_clusters,
             max_attempts: r.max_attempts,
             grace_secs: r.grace_period.get().as_secs(),
             issue_timeout_secs: spec.issue_timeout.get().as_secs(),

@@ -33,7 +33,11 @@ struct Args {
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1e3
 }
@@ -62,7 +66,12 @@ async fn main() -> Result<()> {
     }
     samples.sort();
     let mean = samples.iter().map(Duration::as_secs_f64).sum::<f64>() * 1e3 / samples.len().max(1) as f64;
-    println!("claims: {} from pool {} (after {} warm-up claims)", samples.len(), args.pool, args.warmup);
+    println!(
+        "claims: {} from pool {} (after {} warm-up claims)",
+        samples.len(),
+        args.pool,
+        args.warmup
+    );
     println!(
         "latency ms: p50 {:.1}  p95 {:.1}  p99 {:.1}  max {:.1}  mean {:.1}",
         pct(&samples, 0.50),

@@ -58,6 +58,8 @@ pub mod message_names {
     pub const PROGRESS: &str = "progress";
     /// Signal to `ClusterSync`: the cluster's certificate changed, deliver again.
     pub const RESYNC: &str = "resync";
+    /// Update on `AssignCertificate`: the claim's result.
+    pub const CLAIM: &str = "claim";
 }
 
 /// Input of `PoolReplenish`.
@@ -306,6 +308,22 @@ pub struct Assignment {
     pub new: bool,
 }
 
+/// Answer of the `claim` update on `AssignCertificate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClaimReply {
+    /// The cluster's certificate.
+    Assigned(Assignment),
+    /// The claim failed.
+    Failed {
+        /// Failure type: `pool.empty`, `claim.unknown_pool`, `inventory.busy` …
+        kind: String,
+        /// Message naming the pool and what went wrong.
+        message: String,
+        /// False when retrying the claim later can succeed.
+        permanent: bool,
+    },
+}
+
 /// Output of the claim activity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClaimOutcome {
@@ -381,8 +399,11 @@ pub struct RenewalRequest {
 pub struct RenewalPlan {
     /// Issuance of the successor (same SANs, CA and DNS as the predecessor's pool).
     pub issue: IssueRequest,
-    /// Set when a successor already exists (a replayed or repeated renewal).
+    /// Set when a successor already exists (a repeated renewal adopts it).
     pub existing_successor: Option<String>,
+    /// Clusters of the existing successor.
+    #[serde(default)]
+    pub existing_clusters: Vec<String>,
     /// Attempts before reporting failure.
     pub max_attempts: u32,
     /// Grace period before retiring the predecessor, seconds.

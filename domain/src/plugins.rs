@@ -73,8 +73,9 @@ pub trait Inventory: Send + Sync + std::fmt::Debug {
     async fn assignment(&self, cluster: &str) -> Result<Option<AssignmentRecord>, Failure>;
     /// Clusters that use a certificate.
     async fn assignments_of(&self, cert_id: &str) -> Result<Vec<AssignmentRecord>, Failure>;
-    /// Assigned certificates due for renewal at `now` that have no successor, ordered by
-    /// `(renew_at, id)` after the cursor.
+    /// Assigned certificates due for renewal at `now`, ordered by `(renew_at, id)` after the
+    /// cursor. Includes predecessors whose renewal recorded a successor but did not finish
+    /// (their renewal is started again and adopts the successor).
     async fn due_for_renewal(
         &self,
         now: i64,

@@ -9,12 +9,12 @@
 //! ```
 
 use certpool_domain::config::TemporalConfig;
-use certpool_domain::contracts::{AssignRequest, Assignment, workflow_ids};
+use certpool_domain::contracts::{AssignRequest, Assignment, ClaimReply, workflow_ids};
 use certpool_workflows::AssignCertificate;
-use temporalio_client::errors::WorkflowGetResultError;
+use temporalio_client::errors::{WorkflowUpdateError, WorkflowUpdateWithStartError};
 use temporalio_client::{
-    Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowGetResultOptions, WorkflowIdConflictPolicy,
-    WorkflowIdReusePolicy, WorkflowStartOptions,
+    Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+    WorkflowUpdateWithStartOptions,
 };
 use temporalio_common::protos::temporal::api::failure::v1::{Failure, failure::FailureInfo};
 
@@ -59,9 +59,6 @@ fn innermost(f: &Failure) -> (String, String) {
             && !a.r#type.is_empty()
         {
             best = (a.r#type.clone(), cur.message.clone());
-            if a.r#type == "pool.empty" {
-                return best;
-            }
         }
         match cur.cause.as_deref() {
             Some(c) => cur = c,
@@ -89,38 +86,48 @@ impl CertpoolClient {
 
     /// Claims a ready certificate of `pool` for `cluster` (workflow `assign/<cluster>`).
     /// Idempotent: claiming again for the same cluster returns the same certificate.
+    ///
+    /// Sent as update-with-start: the answer comes back as soon as the claim is decided, and the
+    /// workflow starts the cluster's sync and the pool's refill after that.
     pub async fn claim(&self, pool: &str, cluster: &str, target: Option<&str>) -> Result<Assignment, ClaimError> {
-        let opts = WorkflowStartOptions::new(self.task_queue.clone(), workflow_ids::assign(cluster))
-            // A claim already running for this cluster is joined; a finished one runs again and
-            // returns the cluster's existing assignment.
-            .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
-            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
-            .build();
-        let handle = self
+        let opts = WorkflowUpdateWithStartOptions::new(
+            self.task_queue.clone(),
+            workflow_ids::assign(cluster),
+            // A claim already running for this cluster is joined.
+            WorkflowIdConflictPolicy::UseExisting,
+        )
+        // A finished one runs again and returns the cluster's existing assignment.
+        .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+        .build();
+        let result = self
             .client
-            .start_workflow(
+            .execute_update_with_start_workflow(
                 AssignCertificate::run,
                 AssignRequest {
                     pool: pool.to_owned(),
                     cluster: cluster.to_owned(),
                     target: target.map(str::to_owned),
                 },
+                AssignCertificate::claim,
+                (),
                 opts,
             )
-            .await
-            .map_err(|e| ClaimError::Unavailable(e.to_string()))?;
-        match handle.get_result(WorkflowGetResultOptions::default()).await {
-            Ok(a) => Ok(a),
-            Err(WorkflowGetResultError::Failed(f)) => {
-                let (kind, message) = innermost(f.failure());
-                if kind == "pool.empty" {
-                    Err(ClaimError::PoolEmpty {
-                        pool: pool.to_owned(),
-                        message,
-                    })
-                } else {
-                    Err(ClaimError::Rejected { kind, message })
-                }
+            .await;
+        match result {
+            Ok(ClaimReply::Assigned(a)) => Ok(a),
+            Ok(ClaimReply::Failed { kind, message, .. }) if kind == "pool.empty" => Err(ClaimError::PoolEmpty {
+                pool: pool.to_owned(),
+                message,
+            }),
+            Ok(ClaimReply::Failed {
+                kind,
+                message,
+                permanent: true,
+            }) => Err(ClaimError::Rejected { kind, message }),
+            Ok(ClaimReply::Failed { kind, message, .. }) => Err(ClaimError::Unavailable(format!("{kind}: {message}"))),
+            Err(WorkflowUpdateWithStartError::Update(WorkflowUpdateError::Failed(f))) => {
+                let (kind, message) = innermost(&f);
+                Err(ClaimError::Unavailable(format!("{kind}: {message}")))
             }
             Err(e) => Err(ClaimError::Unavailable(e.to_string())),
         }

@@ -151,6 +151,23 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
+/// Opens the inventory for a read-mostly CLI command. Refuses to create one: on a host that is
+/// not the worker's, an empty new database would report empty pools instead of an error.
+fn open_inventory(cfg: &LoadedConfig) -> Result<Arc<dyn certpool_domain::plugins::Inventory>> {
+    match &cfg.config.inventory {
+        certpool_domain::config::InventoryConfig::Sqlite { path } => {
+            let path = cfg.resolve(path);
+            if !path.exists() {
+                return Err(anyhow!(
+                    "no inventory at {} (run this on the worker's host, or fill a pool first)",
+                    path.display()
+                ));
+            }
+        }
+    }
+    inventory::from_config(&cfg.config.inventory, &cfg.base_dir, &cfg.config.events).map_err(|f| anyhow!("{f}"))
+}
+
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
@@ -212,8 +229,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if !now {
                 return Err(anyhow!("renewal is automatic; pass --now to force one for {id}"));
             }
-            let inv = inventory::from_config(&cfg.config.inventory, &cfg.base_dir, &cfg.config.events)
-                .map_err(|f| anyhow!("{f}"))?;
+            let inv = open_inventory(&cfg)?;
             let cert = inv
                 .get(&id)
                 .await
@@ -280,8 +296,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Certs(CertsCommand::Show { id, output }) => {
-            let inv = inventory::from_config(&cfg.config.inventory, &cfg.base_dir, &cfg.config.events)
-                .map_err(|f| anyhow!("{f}"))?;
+            let inv = open_inventory(&cfg)?;
             let cert = inv
                 .get(&id)
                 .await
@@ -333,8 +348,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Certs(CertsCommand::List { pool, output }) => {
-            let inv = inventory::from_config(&cfg.config.inventory, &cfg.base_dir, &cfg.config.events)
-                .map_err(|f| anyhow!("{f}"))?;
+            let inv = open_inventory(&cfg)?;
             let certs = inv
                 .list(&CertFilter { pool, limit: None })
                 .await
@@ -393,8 +407,7 @@ fn plan(cfg: &LoadedConfig, output: Output) -> Result<ExitCode> {
 }
 
 async fn pool_status(cfg: &LoadedConfig) -> Result<Vec<PoolStatusRow>> {
-    let inv =
-        inventory::from_config(&cfg.config.inventory, &cfg.base_dir, &cfg.config.events).map_err(|f| anyhow!("{f}"))?;
+    let inv = open_inventory(cfg)?;
     // Fill progress is best effort: status must work when Temporal is down.
     let client = certpool::temporal::connect(&cfg.config.temporal, "certpool-cli")
         .await

@@ -3,12 +3,13 @@
 use crate::failure::summarize_activity;
 use crate::options;
 use certpool_domain::contracts::{
-    AssignRequest, Assignment, CertpoolActivities, ClaimOutcome, NotifyRequest, workflow_names,
+    AssignRequest, Assignment, CertpoolActivities, ClaimOutcome, ClaimReply, NotifyRequest, message_names,
+    workflow_names,
 };
 use std::time::Duration;
 use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_workflow::{WorkflowContext, WorkflowResult, WorkflowTermination};
+use temporalio_workflow::{WorkflowContext, WorkflowResult};
 
 /// Workflow id `assign/<cluster>`. Takes one pooled certificate atomically (a local activity:
 /// one SQLite transaction), starts `ClusterSync` for the cluster and asks the pool's replenisher
@@ -17,89 +18,140 @@ use temporalio_workflow::{WorkflowContext, WorkflowResult, WorkflowTermination};
 /// `pool.empty`, as the pool's `on_empty` says.
 #[workflow]
 #[derive(Debug, Default)]
-pub struct AssignCertificate;
+pub struct AssignCertificate {
+    /// The claim's outcome.
+    outcome: Option<ClaimReply>,
+    /// `claim` updates not yet answered; the workflow must not complete before they are.
+    waiting_updates: u32,
+}
 
 #[workflow_methods]
 impl AssignCertificate {
-    /// Claims.
+    /// Claims, answers the `claim` update, then starts the cluster's sync and asks for a refill.
     #[run(name = workflow_names::ASSIGN_CERTIFICATE)]
     pub async fn run(ctx: &mut WorkflowContext<Self>, req: AssignRequest) -> WorkflowResult<Assignment> {
-        let mut waited = Duration::ZERO;
-        let mut backoff = Duration::from_millis(200);
-        let mut asked_for_refill = false;
-        loop {
-            let outcome = ctx
-                .execute_local_activity(CertpoolActivities::claim, req.clone(), options::claim())
-                .await
-                .map_err(|e| {
-                    fail(
-                        &summarize_activity(&e).to_string(),
-                        "claim",
-                        summarize_activity(&e).permanent,
-                    )
-                })?;
-            match outcome {
-                ClaimOutcome::Assigned(a) => {
-                    let notify = NotifyRequest {
-                        sync_clusters: if a.new { vec![a.cluster.clone()] } else { Vec::new() },
-                        replenish_pools: if a.new { vec![a.pool.clone()] } else { Vec::new() },
-                        reason: format!("assigned {} to {}", a.cert_id, a.cluster),
-                    };
-                    if !notify.sync_clusters.is_empty() {
-                        ctx.execute_local_activity(CertpoolActivities::notify, notify, options::notify())
-                            .await
-                            .map_err(|e| fail(&summarize_activity(&e).to_string(), "start cluster sync", false))?;
-                    }
-                    return Ok(a);
-                }
-                ClaimOutcome::Empty {
-                    pool,
-                    target,
-                    wait,
-                    wait_secs,
-                } => {
-                    if !asked_for_refill {
-                        asked_for_refill = true;
-                        ctx.execute_local_activity(
-                            CertpoolActivities::notify,
-                            NotifyRequest {
-                                replenish_pools: vec![pool.clone()],
-                                reason: format!("claim by {} found the pool empty", req.cluster),
-                                ..Default::default()
-                            },
-                            options::notify(),
-                        )
-                        .await
-                        .map_err(|e| fail(&summarize_activity(&e).to_string(), "request refill", false))?;
-                    }
-                    let limit = Duration::from_secs(wait_secs);
-                    if !wait || waited >= limit {
-                        let how = if wait {
-                            format!("still empty after waiting {}s for replenishment", limit.as_secs())
-                        } else {
-                            "on_empty = \"fail\"".to_owned()
-                        };
-                        return Err(ApplicationFailure::builder(format!(
-                            "pool {pool} has no ready certificate (0 of target {target}; replenishment requested); {how}"
-                        ))
-                        .type_name("pool.empty".to_owned())
-                        .non_retryable(true)
-                        .build()
-                        .into());
-                    }
-                    ctx.timer(backoff).await;
-                    waited += backoff;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
+        let outcome = match claim_until_assigned(ctx, &req).await {
+            Ok(a) => ClaimReply::Assigned(a),
+            Err((kind, message, permanent)) => ClaimReply::Failed {
+                kind,
+                message,
+                permanent,
+            },
+        };
+        ctx.state_mut(|s| s.outcome = Some(outcome.clone()));
+        // Let every waiting `claim` update answer before the workflow can end, or its caller
+        // would get "workflow completed before the update" instead of the outcome.
+        let _ = ctx.wait_condition(|s| s.waiting_updates == 0).await;
+        let assignment = match outcome {
+            ClaimReply::Assigned(a) => a,
+            ClaimReply::Failed { kind, message, .. } => {
+                return Err(ApplicationFailure::builder(message)
+                    .type_name(kind)
+                    .non_retryable(true)
+                    .build()
+                    .into());
             }
+        };
+        {
+            // Always, not only for a new assignment: a claim re-run after a crash finds the
+            // assignment already committed, and the sync and refill must still be requested
+            // (both are idempotent). A regular activity, scheduled in the same workflow task
+            // that answers the update, so the caller has its certificate before this runs.
+            ctx.execute_activity(
+                CertpoolActivities::notify,
+                NotifyRequest {
+                    sync_clusters: vec![assignment.cluster.clone()],
+                    replenish_pools: vec![assignment.pool.clone()],
+                    reason: format!("assigned {} to {}", assignment.cert_id, assignment.cluster),
+                },
+                options::notify_activity(),
+            )
+            .await?;
+        }
+        Ok(assignment)
+    }
+
+    /// The claim's result, as soon as the claim is decided (update-with-start from
+    /// `certpool::client`): the caller does not wait for the sync and refill requests.
+    #[update(name = message_names::CLAIM)]
+    pub async fn claim(ctx: &mut WorkflowContext<Self>, _input: ()) -> ClaimReply {
+        ctx.state_mut(|s| s.waiting_updates += 1);
+        let waited = ctx.wait_condition(|s| s.outcome.is_some()).await;
+        ctx.state_mut(|s| s.waiting_updates -= 1);
+        match (waited, ctx.state(|s| s.outcome.clone())) {
+            (Ok(()), Some(reply)) => reply,
+            _ => ClaimReply::Failed {
+                kind: "claim.cancelled".into(),
+                message: "the claim was cancelled before it was decided".into(),
+                permanent: false,
+            },
         }
     }
 }
 
-fn fail(msg: &str, step: &str, permanent: bool) -> WorkflowTermination {
-    ApplicationFailure::builder(format!("{step} failed: {msg}"))
-        .type_name("claim.failed".to_owned())
-        .non_retryable(permanent)
-        .build()
-        .into()
+/// Claims; on an empty pool requests a refill and waits (or fails) as the pool says.
+async fn claim_until_assigned(
+    ctx: &mut WorkflowContext<AssignCertificate>,
+    req: &AssignRequest,
+) -> Result<Assignment, (String, String, bool)> {
+    let mut waited = Duration::ZERO;
+    let mut backoff = Duration::from_millis(200);
+    let mut asked_for_refill = false;
+    loop {
+        let outcome = ctx
+            .execute_local_activity(CertpoolActivities::claim, req.clone(), options::claim())
+            .await
+            .map_err(|e| {
+                let s = summarize_activity(&e);
+                (s.kind, format!("claim failed: {}", s.message), s.permanent)
+            })?;
+        match outcome {
+            ClaimOutcome::Assigned(a) => return Ok(a),
+            ClaimOutcome::Empty {
+                pool,
+                target,
+                wait,
+                wait_secs,
+            } => {
+                if !asked_for_refill {
+                    asked_for_refill = true;
+                    ctx.execute_local_activity(
+                        CertpoolActivities::notify,
+                        NotifyRequest {
+                            replenish_pools: vec![pool.clone()],
+                            reason: format!("claim by {} found the pool empty", req.cluster),
+                            ..Default::default()
+                        },
+                        options::notify(),
+                    )
+                    .await
+                    .map_err(|e| {
+                        (
+                            "claim.failed".to_owned(),
+                            format!("request refill: {}", summarize_activity(&e)),
+                            false,
+                        )
+                    })?;
+                }
+                let limit = Duration::from_secs(wait_secs);
+                if !wait || waited >= limit {
+                    let how = if wait {
+                        format!("still empty after waiting {}s for replenishment", limit.as_secs())
+                    } else {
+                        "on_empty = \"fail\"".to_owned()
+                    };
+                    return Err((
+                        "pool.empty".to_owned(),
+                        format!(
+                            "pool {pool} has no ready certificate (0 of target {target}; replenishment requested); {how}"
+                        ),
+                        true,
+                    ));
+                }
+                ctx.timer(backoff).await;
+                waited += backoff;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
 }

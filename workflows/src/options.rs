@@ -86,14 +86,40 @@ pub(crate) fn deliver() -> ActivityOptions {
 pub(crate) fn verify() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(900))
         .heartbeat_timeout(Duration::from_secs(30))
-        .retry_policy(retry(5))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_secs(1))
+                .backoff_coefficient(2.0)
+                .maximum_interval(Duration::from_secs(60))
+                .build(),
+        )
+        .build()
+}
+
+/// Steps that must eventually happen once a renewal has moved clusters (sync requests, retiring
+/// the predecessor): retried without limit, backoff capped at a minute.
+pub(crate) fn durable() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_secs(1))
+                .backoff_coefficient(2.0)
+                .maximum_interval(Duration::from_secs(60))
+                .build(),
+        )
         .build()
 }
 
 /// Scans: pages of the inventory and bulk starts.
 pub(crate) fn scan() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(300))
-        .heartbeat_timeout(Duration::from_secs(60))
         .retry_policy(retry(5))
+        .build()
+}
+
+/// Starting and signalling other workflows, as a regular activity (off the claim's critical path).
+pub(crate) fn notify_activity() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+        .retry_policy(retry(20))
         .build()
 }

@@ -41,7 +41,7 @@ impl CertificateRenewal {
                     .build()
             })?;
 
-        let mut clusters = Vec::new();
+        let mut clusters = plan.existing_clusters.clone();
         let successor = match plan.existing_successor.clone() {
             Some(s) => s,
             None => {
@@ -61,8 +61,12 @@ impl CertificateRenewal {
                         let started = ctx
                             .start_child_workflow(IssueCertificate::run, issue, opts)
                             .await
-                            .map_err(|e| e.to_string())?;
-                        started.result().await.map_err(|e| summarize_child(&e).to_string())
+                            .map_err(|e| crate::FailureSummary {
+                                kind: "child_start".into(),
+                                message: e.to_string(),
+                                permanent: false,
+                            })?;
+                        started.result().await.map_err(|e| summarize_child(&e))
                     }
                     .await;
                     match result {
@@ -70,7 +74,22 @@ impl CertificateRenewal {
                             clusters = issued.clusters;
                             break cert_id;
                         }
-                        Err(e) if attempt >= plan.max_attempts => {
+                        Err(e) if e.kind == "renewal.already_renewed" => {
+                            // An earlier run recorded a successor: adopt it.
+                            let again = ctx
+                                .execute_activity(CertpoolActivities::prepare_renewal, req.clone(), options::local())
+                                .await?;
+                            if let Some(s) = again.existing_successor {
+                                clusters = again.existing_clusters;
+                                break s;
+                            }
+                            return Err(ApplicationFailure::builder(e.to_string())
+                                .type_name(e.kind)
+                                .non_retryable(true)
+                                .build()
+                                .into());
+                        }
+                        Err(e) if e.permanent || attempt >= plan.max_attempts => {
                             let error = format!("renewal gave up after {attempt} attempts: {e}");
                             ctx.execute_activity(
                                 CertpoolActivities::renewal_failed,
@@ -96,21 +115,25 @@ impl CertificateRenewal {
             }
         };
 
+        // From here on the clusters already point at the successor: every step is retried until
+        // it succeeds, or the predecessor would never be retired.
         if !clusters.is_empty() {
-            ctx.execute_local_activity(
+            ctx.execute_activity(
                 CertpoolActivities::notify,
                 NotifyRequest {
                     sync_clusters: clusters.clone(),
                     replenish_pools: Vec::new(),
                     reason: format!("{} renewed as {successor}", req.cert_id),
                 },
-                options::notify(),
+                options::durable(),
             )
             .await?;
         }
 
         // Retire the predecessor once every cluster has the successor, or after the grace period.
+        // The poll backs off so that a long grace period keeps history small.
         let mut waited = Duration::ZERO;
+        let mut poll = SYNC_POLL;
         let grace = Duration::from_secs(plan.grace_secs);
         let mut all_synced = clusters.is_empty();
         while !all_synced && waited < grace {
@@ -121,18 +144,20 @@ impl CertificateRenewal {
                         cert_id: successor.clone(),
                         clusters: clusters.clone(),
                     },
-                    options::local(),
+                    options::durable(),
                 )
                 .await?;
             if !all_synced {
-                ctx.timer(SYNC_POLL).await;
-                waited += SYNC_POLL;
+                let step = poll.min(grace.saturating_sub(waited)).max(Duration::from_secs(1));
+                ctx.timer(step).await;
+                waited += step;
+                poll = (poll * 2).min(Duration::from_secs(60));
             }
         }
         ctx.execute_activity(
             CertpoolActivities::retire_certificate,
             req.cert_id.clone(),
-            options::local(),
+            options::durable(),
         )
         .await?;
         Ok(RenewalOutcome {

@@ -4,8 +4,8 @@ use crate::failure::{FailureSummary, summarize_activity, summarize_child};
 use crate::issue::IssueCertificate;
 use crate::options;
 use certpool_domain::contracts::{
-    CertpoolActivities, IssueRequest, PoolLevelRequest, ReplenishInput, ReplenishOutcome, ReplenishProgress,
-    message_names, workflow_names,
+    CertpoolActivities, IssueRequest, IssuedCertificate, PoolLevelRequest, ReplenishInput, ReplenishOutcome,
+    ReplenishProgress, message_names, workflow_names,
 };
 use certpool_domain::pool::PoolSpec;
 use std::cell::RefCell;
@@ -54,6 +54,9 @@ impl PoolReplenish {
         let mut rounds_this_run = 0;
 
         loop {
+            // Cleared before the level is read: a claim that signals while the read is in flight
+            // leaves the flag set and forces another look instead of being lost.
+            ctx.state_mut(|s| s.requested = false);
             let level = ctx
                 .execute_activity(
                     CertpoolActivities::pool_level,
@@ -70,8 +73,10 @@ impl PoolReplenish {
             ctx.state_mut(|s| {
                 s.progress.target = spec.target_size;
                 s.progress.ready = level.ready;
-                s.requested = false;
             });
+            if deficit == 0 && ctx.state(|s| s.requested) {
+                continue;
+            }
             if deficit == 0 {
                 ctx.state_mut(|s| s.progress.phase = "done".into());
                 return Ok(ReplenishOutcome {
@@ -91,6 +96,7 @@ impl PoolReplenish {
             if round.failed == 0 && deficit > 1 {
                 let rest = fill_round(ctx, &spec, deficit - 1).await;
                 round.issued += rest.issued;
+                round.unusable += rest.unusable;
                 round.failed += rest.failed;
                 round.permanent = round.permanent.or(rest.permanent);
             }
@@ -103,6 +109,20 @@ impl PoolReplenish {
             if let Some(permanent) = round.permanent {
                 ctx.state_mut(|s| s.progress.phase = "failed".into());
                 return Err(fail(&permanent, "issue certificate"));
+            }
+            // Certificates that were issued but can never count as ready (the CA's lifetime is
+            // shorter than min_remaining_lifetime) would make this loop issue forever.
+            if round.issued > 0 && round.unusable == round.issued {
+                ctx.state_mut(|s| s.progress.phase = "failed".into());
+                return Err(ApplicationFailure::builder(format!(
+                    "pool {}: the CA issues certificates with less lifetime than min_remaining_lifetime ({}); \
+                     none of the {} just issued counts as ready",
+                    spec.name, spec.min_remaining_lifetime, round.issued
+                ))
+                .type_name("pool.lifetime_too_short".to_owned())
+                .non_retryable(true)
+                .build()
+                .into());
             }
             if round.failed > 0 {
                 ctx.state_mut(|s| s.progress.phase = "backing_off".into());
@@ -140,6 +160,8 @@ impl PoolReplenish {
 #[derive(Debug, Default)]
 struct RoundResult {
     issued: u32,
+    /// Issued with less remaining lifetime than the pool requires.
+    unusable: u32,
     failed: u32,
     permanent: Option<FailureSummary>,
 }
@@ -168,7 +190,7 @@ async fn fill_round(ctx: &WorkflowContext<PoolReplenish>, spec: &PoolSpec, defic
                 // replenisher is terminated: abandoning keeps its DNS clean-up running.
                 .parent_close_policy(ParentClosePolicy::Abandon)
                 .build();
-            let outcome: Result<(), FailureSummary> = async {
+            let outcome: Result<IssuedCertificate, FailureSummary> = async {
                 let started = ctx
                     .start_child_workflow(
                         IssueCertificate::run,
@@ -181,13 +203,13 @@ async fn fill_round(ctx: &WorkflowContext<PoolReplenish>, spec: &PoolSpec, defic
                         message: e.to_string(),
                         permanent: false,
                     })?;
-                started.result().await.map(|_| ()).map_err(|e| summarize_child(&e))
+                started.result().await.map_err(|e| summarize_child(&e))
             }
             .await;
             ctx.state_mut(|s| {
                 s.progress.in_flight -= 1;
                 match &outcome {
-                    Ok(()) => {
+                    Ok(_) => {
                         s.progress.ready += 1;
                         s.progress.counters.issued += 1;
                     }
@@ -199,7 +221,17 @@ async fn fill_round(ctx: &WorkflowContext<PoolReplenish>, spec: &PoolSpec, defic
             });
             let mut st = shared.borrow_mut();
             match outcome {
-                Ok(()) => st.1.issued += 1,
+                Ok(issued) => {
+                    st.1.issued += 1;
+                    let now = ctx
+                        .workflow_time()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                    let min = i64::try_from(spec.min_remaining_lifetime.get().as_secs()).unwrap_or(i64::MAX);
+                    if issued.not_after.saturating_sub(now) <= min {
+                        st.1.unusable += 1;
+                    }
+                }
                 Err(e) => {
                     st.1.failed += 1;
                     if e.permanent && st.1.permanent.is_none() {

@@ -38,6 +38,8 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE certificates ADD COLUMN renewal_error TEXT;
     ALTER TABLE certificates ADD COLUMN successor_id TEXT;
     ALTER TABLE certificates ADD COLUMN predecessor_id TEXT;
+    -- Rows from before renewal tracking: due after 2/3 of their lifetime.
+    UPDATE certificates SET renew_at = not_before + (not_after - not_before) * 2 / 3;
     CREATE INDEX certificates_state_renew_at ON certificates (state, renew_at);
     CREATE TABLE assignments (
         cluster     TEXT PRIMARY KEY,
@@ -169,6 +171,9 @@ fn migrate(conn: &mut Connection) -> Result<(), Failure> {
         tx.commit().map_err(|e| db_err(&e))?;
     }
 }
+
+/// How long a relay holds outbox rows it is publishing before another relay may take them.
+const OUTBOX_LEASE_SECS: i64 = 60;
 
 const COLUMNS: &str = "id, pool, sans, serial, issuer, not_before, not_after, state, ca, key_ref, chain_ref, \
      created_at, renew_at, renewal_error, successor_id, predecessor_id";
@@ -484,7 +489,7 @@ impl Inventory for SqliteInventory {
             let mut stmt = conn
                 .prepare(&format!(
                     "SELECT {COLUMNS} FROM certificates
-                     WHERE state = 'assigned' AND successor_id IS NULL AND renew_at <= ?1
+                     WHERE state = 'assigned' AND renew_at <= ?1
                        AND (renew_at > ?2 OR (renew_at = ?2 AND id > ?3))
                      ORDER BY renew_at, id LIMIT ?4"
                 ))
@@ -652,14 +657,19 @@ impl Inventory for SqliteInventory {
 
     async fn pending_events(&self, now: i64, limit: u32) -> Result<Vec<OutboxEntry>, Failure> {
         self.with(move |conn| {
-            let mut stmt = conn
-                .prepare(
-                    "SELECT id, sink, event, attempts FROM outbox
-                     WHERE delivered_at IS NULL AND retry_at <= ?1 ORDER BY id LIMIT ?2",
-                )
+            // Lease what is handed out: another worker's relay skips these rows until the lease
+            // runs out, so one event is not published by every worker at once.
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(|e| db_err(&e))?;
-            let rows = stmt
-                .query_map(params![now, i64::from(limit)], |r| {
+            let rows = {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT id, sink, event, attempts FROM outbox
+                         WHERE delivered_at IS NULL AND retry_at <= ?1 ORDER BY id LIMIT ?2",
+                    )
+                    .map_err(|e| db_err(&e))?;
+                stmt.query_map(params![now, i64::from(limit)], |r| {
                     Ok(OutboxEntry {
                         id: r.get(0)?,
                         sink: r.get(1)?,
@@ -669,7 +679,16 @@ impl Inventory for SqliteInventory {
                 })
                 .map_err(|e| db_err(&e))?
                 .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| db_err(&e))?
+            };
+            for r in &rows {
+                tx.execute(
+                    "UPDATE outbox SET retry_at = ?2 WHERE id = ?1",
+                    params![r.id, now + OUTBOX_LEASE_SECS],
+                )
                 .map_err(|e| db_err(&e))?;
+            }
+            tx.commit().map_err(|e| db_err(&e))?;
             Ok(rows)
         })
         .await

@@ -225,9 +225,27 @@ fn write_atomic(dir: &Path, file_name: &str, contents: &[u8], mode: u32) -> io::
     result
 }
 
-/// The last few lines of a command's output, bounded in size, on one line.
+/// Whether a line could be part of key material: a PEM armour line or a long unbroken run of
+/// base64. A reload command that echoes its input (`sh -x`, a tool dumping its config on error)
+/// must not put the key into failure messages, history or logs.
+fn looks_like_key_material(line: &str) -> bool {
+    line.contains("PRIVATE KEY")
+        || line.split_whitespace().any(|w| {
+            w.len() >= 40
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_'))
+        })
+}
+
+/// The last few lines of a command's output, bounded in size, on one line, with anything that
+/// looks like key material replaced.
 fn output_tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| if looks_like_key_material(l) { "[redacted]" } else { l })
+        .collect();
     let joined = lines[lines.len().saturating_sub(OUTPUT_TAIL_LINES)..].join(" | ");
     let count = joined.chars().count();
     if count <= OUTPUT_TAIL_CHARS {
@@ -417,6 +435,14 @@ mod tests {
         assert_eq!(target.verify_timeout(), Duration::from_secs(5));
         let none = FilesTarget::new("t", Path::new("/x"), vec![]).expect("target");
         assert_eq!(none.verify_endpoint("c1"), None);
+    }
+
+    #[test]
+    fn output_tail_redacts_key_material() {
+        let text = "reloading\n-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg1234567890abcdef\nfailed";
+        let t = output_tail(text);
+        assert!(!t.contains("MIGHAgEA") && !t.contains("PRIVATE KEY"), "{t}");
+        assert!(t.contains("reloading") && t.contains("failed"), "{t}");
     }
 
     #[test]
