@@ -4,6 +4,7 @@
 # one by one through certpool::client and prints p50/p95/p99. Stops what it started.
 #
 #   bench/claims.sh [COUNT]     (default 200)
+#   CERTPOOL_BENCH_PROFILE=release bench/claims.sh    (optimized build of the worker and client)
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 COUNT=${1:-200}
@@ -20,8 +21,14 @@ cleanup() {
     "$STACK" stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-(cd "$REPO" && cargo build --quiet -p certpool -p certpool-bench)
-BIN=${CARGO_TARGET_DIR:-$REPO/target}/debug
+PROFILE=${CERTPOOL_BENCH_PROFILE:-debug}
+if [[ $PROFILE == release ]]; then
+    (cd "$REPO" && cargo build --quiet --release -p certpool -p certpool-bench)
+else
+    (cd "$REPO" && cargo build --quiet -p certpool -p certpool-bench)
+fi
+BIN=${CARGO_TARGET_DIR:-$REPO/target}/$PROFILE
+echo "bench/claims.sh: $PROFILE build, $COUNT claims" >&2
 rm -rf "$CERTPOOL_DEV_DIR"
 "$STACK" start >/dev/null
 # The dev config with the regional pool sized for the run and no cluster target (pure claim path).
