@@ -453,6 +453,7 @@ impl CertpoolActivityImpls {
                 dns: spec.dns.clone(),
                 key_algorithm: spec.key_algorithm,
                 successor_of: Some(cert.id.clone()),
+                challenge_deadline_ms: Some(u64::try_from(spec.issue_timeout.get().as_millis()).unwrap_or(u64::MAX)),
             },
             existing_successor: cert.successor_id.clone(),
             existing_clusters,

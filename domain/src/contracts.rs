@@ -134,6 +134,10 @@ pub struct IssueRequest {
     /// instead of entering the pool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub successor_of: Option<String>,
+    /// Give up on the DNS-01 challenges after this many milliseconds. Enforced inside the workflow so
+    /// that DNS clean-up still runs (an execution timeout would skip it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge_deadline_ms: Option<u64>,
 }
 
 impl IssueRequest {
@@ -147,6 +151,7 @@ impl IssueRequest {
             dns: pool.dns.clone(),
             key_algorithm: pool.key_algorithm,
             successor_of: None,
+            challenge_deadline_ms: Some(u64::try_from(pool.issue_timeout.get().as_millis()).unwrap_or(u64::MAX)),
         }
     }
 }

@@ -484,11 +484,7 @@ tsig_secret = {{ value = "{secret}" }}
 ttl = 5
 timeout = "5s"
 
-[propagation]
-nameservers = ["{dns}"]
-timeout = "30s"
-interval = "100ms"
-
+{propagation}
 [secrets]
 type = "local"
 path = "secrets"
@@ -507,6 +503,15 @@ path = "inventory.sqlite"
         tls_ca = s.pebble_tls_ca.display(),
         dns = s.dns_server,
         secret = tsig_secret.unwrap_or(&s.tsig_secret),
+        // A test that brings its own [propagation] replaces the default one.
+        propagation = if extra.contains("[propagation]") {
+            String::new()
+        } else {
+            format!(
+                "[propagation]\nnameservers = [\"{}\"]\ntimeout = \"30s\"\ninterval = \"100ms\"\n",
+                s.dns_server
+            )
+        },
     );
     let path = dir.join("certpool.toml");
     std::fs::File::create(&path)?.write_all(text.as_bytes())?;

@@ -74,7 +74,26 @@ async fn issue_expecting_failure(setup: &Setup, pool: &str, wf_id: &str) -> Resu
         )
         .await?;
     match handle.get_result(WorkflowGetResultOptions::default()).await {
-        Ok(v) => Err(anyhow!("issuance unexpectedly succeeded: {v:?}")),
+        Ok(v) => {
+            let events = history(wf_id)
+                .map(|(h, _)| {
+                    h["events"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|e| {
+                            e["eventType"]
+                                .as_str()
+                                .unwrap_or("")
+                                .trim_start_matches("EVENT_TYPE_")
+                                .to_owned()
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            Err(anyhow!("issuance unexpectedly succeeded: {v:?}; history: {events}"))
+        }
         Err(WorkflowGetResultError::Failed(f)) => Ok((failure_chain(f.failure()), started.elapsed())),
         Err(e) => Err(anyhow!("unexpected outcome: {e}")),
     }
@@ -346,6 +365,43 @@ dns = "bind"
     match &results[&pool] {
         FillResult::Failed(why) => assert!(why.contains("rejectedIdentifier") || why.contains("blocked"), "{why}"),
         FillResult::Full(o) => panic!("a blocklisted pool filled: {o:?}"),
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn challenge_deadline_fails_the_issuance_and_still_cleans_up() -> Result<()> {
+    let pool = unique_label("deadline-");
+    let cloud = unique_label("c");
+    let setup = certpool_tests::setup_full(
+        "deadline",
+        None,
+        &regional_pool(&pool, &cloud, 1),
+        &stack().pebble_directory,
+        // Propagation can never be confirmed (nothing answers on port 9), so only the deadline
+        // can end the wait.
+        "[issuance]\nissue_timeout = \"2s\"\n\n[propagation]\nnameservers = [\"127.0.0.1:9\"]\ntimeout = \"60s\"\n",
+    )?;
+    let _worker = WorkerGuard::start(&setup);
+    let wf_id = format!("it-deadline/{pool}");
+    let (chain, _) = issue_expecting_failure(&setup, &pool, &wf_id).await?;
+    assert!(chain.iter().any(|(ty, _)| ty == "issue.deadline"), "{chain:?}");
+    let (h, _) = history(&wf_id)?;
+    assert_eq!(
+        activity_attempts(&h, "certpool.dns.present"),
+        vec![1],
+        "records were presented"
+    );
+    assert_eq!(activity_attempts(&h, "certpool.dns.cleanup"), vec![1], "and cleaned up");
+    for name in [
+        format!("_acme-challenge.eu-west-1.{cloud}.{ZONE}"),
+        format!("_acme-challenge.api.eu-west-1.{cloud}.{ZONE}"),
+    ] {
+        assert_eq!(
+            txt_values_sync(&stack().dns_server, &name)?,
+            Vec::<String>::new(),
+            "{name} must be clean"
+        );
     }
     Ok(())
 }

@@ -6,7 +6,9 @@ use certpool_domain::contracts::{
     CertpoolActivities, DnsChangeRequest, FinalizeRequest, IssueRequest, IssuedCertificate, KeyRequest,
     NewOrderRequest, RecordIssuedRequest, workflow_names,
 };
+use std::time::Duration;
 use temporalio_common::error::ActivityExecutionError;
+use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_workflow::{WorkflowContext, WorkflowResult, join};
 
@@ -49,24 +51,45 @@ impl IssueCertificate {
             },
             options::local(),
         );
+        let deadline = req.challenge_deadline_ms.map(Duration::from_millis);
         let challenge = async {
             if !has_challenges {
                 // The CA reused valid authorizations: nothing to publish or answer.
                 return Ok(());
             }
+            // Presenting is not raced against the deadline: clean-up must only start once the
+            // records it removes are certainly in place.
             ctx.execute_activity(CertpoolActivities::dns_present, dns.clone(), options::dns())
                 .await
                 .map_err(|e| annotate(e, "DNS present"))?;
-            ctx.execute_activity(
-                CertpoolActivities::await_propagation,
-                dns.clone(),
-                options::propagation(),
-            )
-            .await
-            .map_err(|e| annotate(e, "propagation check"))?;
-            ctx.execute_activity(CertpoolActivities::validate_order, order.clone(), options::acme())
+            let wait = async {
+                ctx.execute_activity(
+                    CertpoolActivities::await_propagation,
+                    dns.clone(),
+                    options::propagation(),
+                )
                 .await
-                .map_err(|e| annotate(e, "challenge validation"))
+                .map_err(|e| annotate(e, "propagation check"))?;
+                ctx.execute_activity(CertpoolActivities::validate_order, order.clone(), options::acme())
+                    .await
+                    .map_err(|e| annotate(e, "challenge validation"))
+            };
+            match deadline {
+                None => wait.await,
+                Some(d) => {
+                    let mut wait = std::pin::pin!(futures::FutureExt::fuse(wait));
+                    temporalio_workflow::select! {
+                        r = wait => r,
+                        _ = ctx.timer(d) => Err(ApplicationFailure::builder(format!(
+                            "DNS-01 challenges were not validated within {:?} (issuance.issue_timeout)",
+                            d
+                        ))
+                        .type_name("issue.deadline".to_owned())
+                        .build()
+                        .into()),
+                    }
+                }
+            }
         };
         let (key, challenged) = join!(keygen, challenge);
 

@@ -54,7 +54,7 @@ impl CertificateRenewal {
                     issue.cert_id = cert_id.clone();
                     let opts = ChildWorkflowOptions::builder()
                         .workflow_id(format!("issue/{}/{cert_id}", issue.pool))
-                        .execution_timeout(Duration::from_secs(plan.issue_timeout_secs))
+                        .execution_timeout(Duration::from_secs(plan.issue_timeout_secs + 900))
                         .parent_close_policy(ParentClosePolicy::Abandon)
                         .build();
                     let result = async {

@@ -185,7 +185,9 @@ async fn fill_round(ctx: &WorkflowContext<PoolReplenish>, spec: &PoolSpec, defic
             let cert_id = ctx.uuid4();
             let child_opts = ChildWorkflowOptions::builder()
                 .workflow_id(format!("issue/{}/{cert_id}", spec.name))
-                .execution_timeout(spec.issue_timeout.get())
+                // A safety net only: the issuance enforces issue_timeout itself, so that its DNS
+                // clean-up still runs; this leaves time for that.
+                .execution_timeout(spec.issue_timeout.get() + std::time::Duration::from_secs(900))
                 // An issuance that is under way should finish and land in the pool even if the
                 // replenisher is terminated: abandoning keeps its DNS clean-up running.
                 .parent_close_policy(ParentClosePolicy::Abandon)
