@@ -49,6 +49,46 @@ pub struct Config {
     /// Event sinks.
     #[serde(default)]
     pub events: EventsConfig,
+    /// Worker tuning.
+    #[serde(default)]
+    pub worker: WorkerConfig,
+}
+
+/// `[worker]`: how a worker polls Temporal.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Concurrent workflow-task polls. certpool runs many short workflows (claims, syncs,
+    /// issuances) that always start on the shared queue, so this is far above the SDK's 5.
+    #[serde(default = "default_workflow_pollers")]
+    pub workflow_pollers: u32,
+    /// Share of the workflow-task polls that wait on the shared queue rather than the worker's
+    /// sticky queue (SDK default 0.2, i.e. one poll for new workflows).
+    #[serde(default = "default_nonsticky_ratio")]
+    pub nonsticky_ratio: f32,
+    /// Concurrent activity-task polls.
+    #[serde(default = "default_activity_pollers")]
+    pub activity_pollers: u32,
+}
+
+fn default_workflow_pollers() -> u32 {
+    16
+}
+fn default_nonsticky_ratio() -> f32 {
+    0.5
+}
+fn default_activity_pollers() -> u32 {
+    16
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            workflow_pollers: default_workflow_pollers(),
+            nonsticky_ratio: default_nonsticky_ratio(),
+            activity_pollers: default_activity_pollers(),
+        }
+    }
 }
 
 /// `[renewal]`: when an assigned certificate is due. Due at `not_after - renew_before` or at
@@ -735,6 +775,16 @@ fn validate(
                 format!("{ns:?} must be host:port"),
             ));
         }
+    }
+    let w = &config.worker;
+    if w.workflow_pollers < 2 || w.activity_pollers < 1 {
+        return Err(invalid(
+            &["worker"],
+            "workflow_pollers must be at least 2 and activity_pollers at least 1".into(),
+        ));
+    }
+    if !(w.nonsticky_ratio > 0.0 && w.nonsticky_ratio <= 1.0) {
+        return Err(invalid(&["worker", "nonsticky_ratio"], "must be in (0, 1]".into()));
     }
     let r = &config.renewal;
     if !(r.renew_at_fraction > 0.0 && r.renew_at_fraction < 1.0) {

@@ -8,6 +8,7 @@ use certpool_workflows::{
 };
 use std::future::Future;
 use std::sync::Arc;
+use temporalio_sdk::runtime::PollerBehavior;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
 /// Tuning knobs of one worker process.
@@ -31,7 +32,11 @@ pub async fn run(cfg: Arc<LoadedConfig>, settings: WorkerSettings, shutdown: imp
     let services = Arc::new(Services::from_config(cfg.clone()).map_err(|f| anyhow::anyhow!("{f}"))?);
     let runtime = Runtime::from_current_tokio(Default::default()).context("cannot start the Temporal runtime")?;
     let client = crate::temporal::connect(&cfg.config.temporal, &settings.identity).await?;
+    let tuning = &cfg.config.worker;
     let options = WorkerOptions::new(cfg.config.temporal.task_queue.clone())
+        .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(tuning.workflow_pollers as usize))
+        .nonsticky_to_sticky_poll_ratio(tuning.nonsticky_ratio)
+        .activity_task_poller_behavior(PollerBehavior::SimpleMaximum(tuning.activity_pollers as usize))
         .register_workflow::<PoolReplenish>()?
         .register_workflow::<IssueCertificate>()?
         .register_workflow::<AssignCertificate>()?
