@@ -72,7 +72,21 @@ if [[ $FILL_RC == 0 ]]; then
     # The rest of the lifecycle: the expiry scan as a Temporal Schedule, and one cluster that
     # claims a certificate, which ClusterSync delivers to .dev/clusters.
     "$BIN" --config "$CONFIG" schedules apply
-    "$BIN" --config "$CONFIG" claim --pool aws-us-east-1 --cluster demo-cluster-1 || FILL_RC=$?
+    if CLAIM=$("$BIN" --config "$CONFIG" claim --pool aws-us-east-1 --cluster demo-cluster-1 --output json); then
+        CERT=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["cert_id"])' <<<"$CLAIM")
+        echo "demo-cluster-1 holds certificate $CERT; waiting for ClusterSync to deliver it"
+        for _ in $(seq 1 60); do
+            if "$BIN" --config "$CONFIG" certs show "$CERT" --output json |
+                python3 -c 'import json,sys; sys.exit(0 if all(c["in_sync"] for c in json.load(sys.stdin)["clusters"]) else 1)'; then
+                echo "delivered: $(ls "$CERTPOOL_DEV_DIR/clusters/" | tr '\n' ' ')"
+                break
+            fi
+            sleep 0.5
+        done
+        "$BIN" --config "$CONFIG" certs show "$CERT"
+    else
+        FILL_RC=1
+    fi
 fi
 
 echo
