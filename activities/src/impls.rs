@@ -13,8 +13,8 @@ use certpool_domain::config::OnEmpty;
 use certpool_domain::contracts::{
     AssignRequest, Assignment, ChainPem, ClaimOutcome, Delivered, DnsChangeRequest, FinalizeRequest, IssueRequest,
     IssuedCertificate, KeyAndCsr, KeyRequest, NewOrderRequest, NotifyRequest, OrderHandle, PoolLevelRequest,
-    RecordIssuedRequest, RenewalFailedRequest, RenewalPlan, RenewalRequest, ReplenishInput, RetiredPooled, ScanPage,
-    ScanPageRequest, StartedRenewals, SyncRequest, SyncedRequest, activity_defs as defs, workflow_ids,
+    Reconciled, RecordIssuedRequest, RenewalFailedRequest, RenewalPlan, RenewalRequest, ReplenishInput, RetiredPooled,
+    ScanPage, ScanPageRequest, StartedRenewals, SyncRequest, SyncedRequest, activity_defs as defs, workflow_ids,
 };
 use certpool_domain::plugins::Delivery;
 use certpool_domain::pool::PoolSpec;
@@ -580,6 +580,32 @@ impl CertpoolActivityImpls {
             }
         }
         Ok(out)
+    }
+
+    /// See [`certpool_domain::contracts::CertpoolActivities::reconcile`].
+    #[activity(definition = defs::Reconcile)]
+    pub async fn reconcile(self: Arc<Self>, ctx: ActivityContext, now: i64) -> Result<Reconciled, ActivityError> {
+        let s = &self.services;
+        let lagging = s.inventory.out_of_sync_clusters(1_000).await.act()?;
+        let mut low = Vec::new();
+        for spec in s.config.pools.values() {
+            let min = i64::try_from(spec.min_remaining_lifetime.get().as_secs()).unwrap_or(i64::MAX);
+            if s.inventory.pool_level(&spec.name, now, min).await.act()?.ready < spec.target_size {
+                low.push(spec.name.clone());
+            }
+        }
+        let req = NotifyRequest {
+            sync_clusters: lagging,
+            replenish_pools: low,
+            reason: "expiry scan: reconciling clusters and pools".into(),
+        };
+        notify_workflows(&ctx.client(), &s.config.config.temporal.task_queue, &req)
+            .await
+            .act()?;
+        Ok(Reconciled {
+            resynced_clusters: u32::try_from(req.sync_clusters.len()).unwrap_or(u32::MAX),
+            refilled_pools: u32::try_from(req.replenish_pools.len()).unwrap_or(u32::MAX),
+        })
     }
 
     /// See [`certpool_domain::contracts::CertpoolActivities::retire_expiring_pooled`].

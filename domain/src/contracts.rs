@@ -506,6 +506,18 @@ pub struct ScanOutcome {
     pub already_running: u32,
     /// Pooled certificates retired for too little remaining lifetime.
     pub retired_pooled: u32,
+    /// What the scan repaired: lagging clusters and pools below target.
+    #[serde(default)]
+    pub reconciled: Reconciled,
+}
+
+/// Output of `reconcile`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reconciled {
+    /// Clusters whose `ClusterSync` was started again because they lag their assignment.
+    pub resynced_clusters: u32,
+    /// Pools below target whose replenisher was signalled.
+    pub refilled_pools: u32,
 }
 
 /// Output of `retire_expiring_pooled`.
@@ -522,7 +534,7 @@ pub struct RetiredPooled {
 pub mod activity_defs {
     pub use super::certpool_activities::{
         AwaitPropagation, Claim, Deliver, DescribePool, DnsCleanup, DnsPresent, FinalizeOrder, GenerateKey, NewOrder,
-        Notify, PoolLevel, PrepareRenewal, RecordDelivery, RecordIssued, RenewalFailed, RetireCertificate,
+        Notify, PoolLevel, PrepareRenewal, Reconcile, RecordDelivery, RecordIssued, RenewalFailed, RetireCertificate,
         RetireExpiringPooled, ScanDue, StartRenewals, Synced, ValidateOrder, VerifyDelivery,
     };
 }
@@ -658,6 +670,14 @@ impl CertpoolActivities {
     /// Starts `CertificateRenewal` for each due certificate; ids make repeats no-ops.
     #[activity(name = "certpool.scan.start_renewals")]
     pub fn start_renewals(due: Vec<(String, i64)>) -> Result<StartedRenewals, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Level-triggered repair: restarts `ClusterSync` for clusters that lag their assignment and
+    /// signals the replenisher of every pool below target, so a lost signal costs one scan
+    /// interval at most.
+    #[activity(name = "certpool.scan.reconcile")]
+    pub fn reconcile(now: i64) -> Result<Reconciled, ActivityError> {
         unimplemented!()
     }
 

@@ -95,6 +95,9 @@ pub trait Inventory: Send + Sync + std::fmt::Debug {
     async fn record_delivery(&self, delivery: &DeliveryRecord) -> Result<(), Failure>;
     /// What a cluster was last sent.
     async fn delivery(&self, cluster: &str) -> Result<Option<DeliveryRecord>, Failure>;
+    /// Clusters whose last delivery is not their assigned certificate (or that were never
+    /// delivered), at most `limit`.
+    async fn out_of_sync_clusters(&self, limit: u32) -> Result<Vec<String>, Failure>;
     /// Enqueues an event for every configured sink.
     async fn enqueue_event(&self, ty: EventType, subject: &str, data: serde_json::Value) -> Result<(), Failure>;
     /// Events not yet delivered, oldest first, skipping those still backing off at `now`.

@@ -35,13 +35,16 @@ impl ExpiryScan {
         let mut outcome = ScanOutcome {
             started: input.started,
             already_running: input.already_running,
-            retired_pooled: 0,
+            ..Default::default()
         };
         if input.after.is_none() {
             let retired = ctx
                 .execute_activity(CertpoolActivities::retire_expiring_pooled, now, options::scan())
                 .await?;
             outcome.retired_pooled = retired.retired;
+            outcome.reconciled = ctx
+                .execute_activity(CertpoolActivities::reconcile, now, options::scan())
+                .await?;
         }
         let mut after = input.after.clone();
         for _ in 0..PAGES_PER_RUN {

@@ -653,6 +653,24 @@ impl Inventory for SqliteInventory {
         .await
     }
 
+    async fn out_of_sync_clusters(&self, limit: u32) -> Result<Vec<String>, Failure> {
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT a.cluster FROM assignments a LEFT JOIN deliveries d ON d.cluster = a.cluster
+                     WHERE d.cert_id IS NULL OR d.cert_id != a.cert_id ORDER BY a.cluster LIMIT ?1",
+                )
+                .map_err(|e| db_err(&e))?;
+            let rows = stmt
+                .query_map(params![i64::from(limit)], |r| r.get::<_, String>(0))
+                .map_err(|e| db_err(&e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| db_err(&e))?;
+            Ok(rows)
+        })
+        .await
+    }
+
     async fn enqueue_event(&self, ty: EventType, subject: &str, data: serde_json::Value) -> Result<(), Failure> {
         let subject = subject.to_owned();
         let events = self.events.clone();
@@ -868,5 +886,45 @@ mod tests {
             "the due scan must not read the whole table: {text}"
         );
         assert!(!text.contains("SCAN certificates"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn clusters_lagging_their_assignment_are_found() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let inv = SqliteInventory::open(&dir.path().join("inv.sqlite"), settings()).expect("open");
+        for id in ["a", "b"] {
+            inv.record_issued(&cert(id, "p", 10_000)).await.expect("record");
+        }
+        for cluster in ["x", "y"] {
+            let p = ClaimParams {
+                pool: "p".into(),
+                cluster: cluster.into(),
+                target: None,
+                now: 0,
+                min_remaining_secs: 0,
+            };
+            inv.claim(&p).await.expect("claim");
+        }
+        assert_eq!(
+            inv.out_of_sync_clusters(10).await.expect("lag"),
+            vec!["x", "y"],
+            "never delivered"
+        );
+        let x = inv.assignment("x").await.expect("x").expect("assigned");
+        inv.record_delivery(&DeliveryRecord {
+            cluster: "x".into(),
+            cert_id: x.cert_id.clone(),
+            serial: "01".into(),
+            verified: true,
+            updated_at: 1,
+        })
+        .await
+        .expect("delivery");
+        assert_eq!(inv.out_of_sync_clusters(10).await.expect("lag"), vec!["y"]);
+        // A renewal moves x to a successor: x lags again until it is delivered.
+        let mut succ = cert("a2", "p", 20_000);
+        succ.state = CertState::Assigned;
+        inv.record_successor(&x.cert_id, &succ).await.expect("successor");
+        assert_eq!(inv.out_of_sync_clusters(10).await.expect("lag"), vec!["x", "y"]);
     }
 }
