@@ -70,7 +70,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX outbox_pending ON outbox (delivered_at, retry_at, id);
 ",
+    r"
+    CREATE TABLE pool_alerts (
+        pool        TEXT PRIMARY KEY,
+        last_low_at INTEGER NOT NULL
+    );
+",
 ];
+
+/// A waiting claim retries every few hundred milliseconds; `pool.low` goes out once per pool
+/// per this many seconds, not once per retry.
+const POOL_LOW_EVERY_SECS: i64 = 60;
 
 /// SQLite-backed inventory. One connection behind a mutex: SQLite serializes writers anyway, and
 /// every statement here is a single indexed lookup or insert.
@@ -421,13 +431,29 @@ impl Inventory for SqliteInventory {
                 .optional()
                 .map_err(|e| db_err(&e))?;
             let Some(id) = id else {
-                enqueue(
-                    &tx,
-                    &events,
-                    EventType::PoolLow,
-                    &p.pool,
-                    serde_json::json!({"pool": p.pool, "ready": 0, "cluster": p.cluster}),
-                )?;
+                let last: Option<i64> = tx
+                    .query_row(
+                        "SELECT last_low_at FROM pool_alerts WHERE pool = ?1",
+                        params![p.pool],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(|e| db_err(&e))?;
+                if last.is_none_or(|t| p.now - t >= POOL_LOW_EVERY_SECS) {
+                    tx.execute(
+                        "INSERT INTO pool_alerts (pool, last_low_at) VALUES (?1, ?2)
+                         ON CONFLICT (pool) DO UPDATE SET last_low_at = ?2",
+                        params![p.pool, p.now],
+                    )
+                    .map_err(|e| db_err(&e))?;
+                    enqueue(
+                        &tx,
+                        &events,
+                        EventType::PoolLow,
+                        &p.pool,
+                        serde_json::json!({"pool": p.pool, "ready": 0, "cluster": p.cluster}),
+                    )?;
+                }
                 tx.commit().map_err(|e| db_err(&e))?;
                 return Ok(ClaimResult::Empty);
             };
@@ -839,6 +865,12 @@ mod tests {
             }
         }
         assert_eq!((got.len(), empty), (30, 70));
+        let low = inv.pending_events(i64::MAX / 4, 1_000).await.expect("events");
+        assert_eq!(
+            low.iter().filter(|e| e.event_json.contains("pool.low")).count(),
+            1,
+            "70 empty claims within a minute raise pool.low once"
+        );
         // Claiming again for a cluster returns its certificate.
         let again = inv
             .claim(&ClaimParams {
