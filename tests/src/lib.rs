@@ -21,6 +21,7 @@ pub const ZONE: &str = "certpool.test";
 /// Names under this label are on pebble's blocklist.
 pub const BLOCKED: &str = "blocked.certpool.test";
 
+pub mod bao;
 pub mod nats;
 pub mod nginx;
 

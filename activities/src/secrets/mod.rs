@@ -1,6 +1,7 @@
 //! Secret stores, one module per product.
 
 pub mod local;
+pub mod vault;
 
 use crate::secret_source;
 use certpool_domain::Failure;
@@ -21,6 +22,7 @@ pub fn from_config(cfg: &SecretStoreConfig, base_dir: &Path) -> Result<Arc<dyn S
             };
             Ok(Arc::new(local::LocalSecretStore::open(root, &key)?))
         }
+        SecretStoreConfig::Vault(v) => Ok(Arc::new(vault::VaultSecretStore::new(v, base_dir)?)),
     }
 }
 
