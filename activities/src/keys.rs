@@ -76,7 +76,12 @@ mod tests {
     fn csr_carries_the_sans_and_key_is_pem() {
         let sans = vec!["*.a.example.net".to_owned(), "a.example.net".to_owned()];
         let (key, csr) = generate(&sans, KeyAlgorithm::EcdsaP256).expect("generate");
-        assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
+        assert_eq!(
+            pem_blocks(key.as_bytes(), "PRIVATE KEY").len(),
+            1,
+            "one PKCS#8 PEM block"
+        );
+        assert!(KeyPair::from_pem(&key).is_ok(), "the key parses");
         use x509_parser::prelude::FromDer;
         let (_, req) = x509_parser::certification_request::X509CertificationRequest::from_der(&csr).expect("csr");
         let exts = req.requested_extensions().expect("extensions");

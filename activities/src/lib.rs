@@ -9,6 +9,13 @@ pub mod dns;
 pub mod events;
 pub mod failure;
 mod impls;
+
+/// A real private key in PEM, generated once per test run: fixtures never carry key material.
+#[cfg(test)]
+pub(crate) fn test_key_pem() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| rcgen::KeyPair::generate().expect("generate a test key").serialize_pem())
+}
 pub mod inventory;
 pub mod keys;
 pub mod outbox;

@@ -225,12 +225,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = LocalSecretStore::open(dir.path().join("s"), KEY).expect("open");
         store
-            .put("certs/a/key", b"-----BEGIN PRIVATE KEY-----x")
+            .put("certs/a/key", crate::test_key_pem().as_bytes())
             .await
             .expect("put");
         assert_eq!(
             store.get("certs/a/key").await.expect("get").as_deref(),
-            Some(&b"-----BEGIN PRIVATE KEY-----x"[..])
+            Some(crate::test_key_pem().as_bytes())
         );
         let file = dir.path().join("s/certs/a/key.secret");
         let raw = fs::read(&file).expect("raw");

@@ -263,8 +263,6 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
     use zeroize::Zeroizing;
 
-    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1tYXRlcmlhbA==\n-----END PRIVATE KEY-----\n";
-
     fn delivery(cluster: &str, n: u32) -> Delivery {
         Delivery {
             cluster: cluster.into(),
@@ -272,7 +270,8 @@ mod tests {
             serial: format!("{n:02x}"),
             sans: vec!["a.example.net".into()],
             chain_pem: format!("-----BEGIN CERTIFICATE-----\nY2hhaW4{n}\n-----END CERTIFICATE-----\n"),
-            key_pem: Zeroizing::new(KEY.replace("c2Vj", &format!("{n:04}"))),
+            // A real key (generated at run time) plus a marker, so deliveries differ by `n`.
+            key_pem: Zeroizing::new(format!("{}# delivery {n:04}\n", crate::test_key_pem())),
         }
     }
 
@@ -439,9 +438,14 @@ mod tests {
 
     #[test]
     fn output_tail_redacts_key_material() {
-        let text = "reloading\n-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg1234567890abcdef\nfailed";
-        let t = output_tail(text);
-        assert!(!t.contains("MIGHAgEA") && !t.contains("PRIVATE KEY"), "{t}");
+        let key = crate::test_key_pem();
+        // The tail keeps five lines: the key's last lines and the two around it.
+        let text = format!("{key}reloading\nfailed");
+        let t = output_tail(&text);
+        assert!(!t.contains("PRIVATE KEY"), "{t}");
+        for line in key.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!t.contains(&line[..20]), "{t}");
+        }
         assert!(t.contains("reloading") && t.contains("failed"), "{t}");
     }
 
