@@ -14,9 +14,6 @@ use certpool_domain::contracts::{Dns01Challenge, OrderHandle};
 use certpool_domain::error::classify_acme_problem;
 use certpool_domain::plugins::{SecretStore, TxtRecord};
 use http::Request;
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, BodyWrapper, BytesResponse, ChallengeStatus, ChallengeType,
     ExternalAccountKey, HttpClient, Identifier, Key, NewAccount, NewOrder, OrderStatus, RetryPolicy,
@@ -34,7 +31,7 @@ use tokio::sync::Mutex;
 /// and a timeout on every request, which instant-acme does not have and a loaded CA needs.
 #[derive(Clone)]
 struct AcmeHttp {
-    inner: HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, BodyWrapper<Bytes>>,
+    inner: crate::http::HttpsClient<BodyWrapper<Bytes>>,
     timeout: Duration,
 }
 
@@ -60,50 +57,12 @@ impl HttpClient for AcmeHttp {
 }
 
 fn build_http(cfg: &CaConfig, base_dir: &Path, ca: &str) -> Result<AcmeHttp, Failure> {
-    let bad = |m: String| Failure::permanent("config.ca", format!("ca.{ca}: {m}"));
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(native.certs);
-    if let Some(path) = &cfg.trusted_root {
-        let path = if path.is_absolute() {
-            path.clone()
-        } else {
-            base_dir.join(path)
-        };
-        let pem = std::fs::read(&path).map_err(|e| bad(format!("trusted_root {}: {e}", path.display())))?;
-        let mut added = 0;
-        for der in pem_blocks(&pem, "CERTIFICATE") {
-            roots
-                .add(rustls_pki_types::CertificateDer::from(der))
-                .map_err(|e| bad(format!("trusted_root {}: {e}", path.display())))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(bad(format!("trusted_root {} holds no PEM certificate", path.display())));
-        }
-    }
-    // ring rather than aws-lc-rs keeps the build free of a C toolchain dependency on cmake; the
-    // post-quantum key exchange it lacks is not needed to talk to a CA.
-    #[allow(deprecated)]
-    let provider = rustls::crypto::ring::default_provider();
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(cfg.request_timeout.get()));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .wrap_connector(http);
-    let inner = HyperClient::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build(https);
+    let root = cfg
+        .trusted_root
+        .as_ref()
+        .map(|p| if p.is_absolute() { p.clone() } else { base_dir.join(p) });
+    let inner = crate::http::https_client(root.as_deref(), cfg.request_timeout.get())
+        .map_err(|m| Failure::permanent("config.ca", format!("ca.{ca}: {m}")))?;
     Ok(AcmeHttp {
         inner,
         timeout: cfg.request_timeout.get(),

@@ -8,6 +8,7 @@ pub mod acme;
 pub mod dns;
 pub mod events;
 pub mod failure;
+pub mod http;
 mod impls;
 
 /// A real private key in PEM, generated once per test run: fixtures never carry key material.

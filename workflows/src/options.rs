@@ -15,6 +15,16 @@ fn retry(max_attempts: u32) -> RetryPolicy {
         .build()
 }
 
+/// No attempt limit, backoff from 1 s doubling to a minute: for steps that must eventually
+/// happen (delivery to a target that is down, retiring a renewed certificate).
+fn retry_until_done() -> RetryPolicy {
+    RetryPolicy::builder()
+        .initial_interval(Duration::from_secs(1))
+        .backoff_coefficient(2.0)
+        .maximum_interval(Duration::from_secs(60))
+        .build()
+}
+
 /// Calls to the ACME CA. Each HTTP request has its own timeout inside the activity.
 pub(crate) fn acme() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(120))
@@ -72,13 +82,7 @@ pub(crate) fn notify() -> temporalio_workflow::LocalActivityOptions {
 /// backoff capped at a minute.
 pub(crate) fn deliver() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(120))
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(Duration::from_secs(1))
-                .backoff_coefficient(2.0)
-                .maximum_interval(Duration::from_secs(60))
-                .build(),
-        )
+        .retry_policy(retry_until_done())
         .build()
 }
 
@@ -86,13 +90,7 @@ pub(crate) fn deliver() -> ActivityOptions {
 pub(crate) fn verify() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(900))
         .heartbeat_timeout(Duration::from_secs(30))
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(Duration::from_secs(1))
-                .backoff_coefficient(2.0)
-                .maximum_interval(Duration::from_secs(60))
-                .build(),
-        )
+        .retry_policy(retry_until_done())
         .build()
 }
 
@@ -100,13 +98,7 @@ pub(crate) fn verify() -> ActivityOptions {
 /// the predecessor): retried without limit, backoff capped at a minute.
 pub(crate) fn durable() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(Duration::from_secs(1))
-                .backoff_coefficient(2.0)
-                .maximum_interval(Duration::from_secs(60))
-                .build(),
-        )
+        .retry_policy(retry_until_done())
         .build()
 }
 

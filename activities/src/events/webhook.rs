@@ -4,20 +4,13 @@
 //! bytes, so a receiver can authenticate the event before parsing it. Any 2xx means accepted;
 //! redirects are not followed (a moved endpoint is a config change, not something to chase).
 
-use crate::acme::pem_blocks;
 use bytes::Bytes;
 use certpool_domain::Failure;
 use certpool_domain::events::CloudEvent;
 use certpool_domain::plugins::EventSink;
-use hmac::{Hmac, Mac};
 use http::{Request, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use sha2::Sha256;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
@@ -33,7 +26,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// Enough of an error body to say why the receiver refused, without buffering a whole page.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-type Client = HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type Client = crate::http::HttpsClient<Full<Bytes>>;
 
 /// Posts events to one webhook URL.
 pub struct WebhookSink {
@@ -57,11 +50,7 @@ impl std::fmt::Debug for WebhookSink {
 }
 
 /// `sha256=<lowercase hex HMAC-SHA256 of body>`, the value of [`SIGNATURE_HEADER`].
-pub fn sign(key: &[u8], body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
+pub use crate::http::hmac_signature as sign;
 
 impl WebhookSink {
     /// Builds the client; no network traffic until the first publish. `trusted_root` is a PEM
@@ -81,7 +70,7 @@ impl WebhookSink {
             uri,
             shown,
             key: hmac_key.map(|k| Zeroizing::new(k.to_vec())),
-            client: build_client(trusted_root).map_err(bad)?,
+            client: crate::http::https_client(trusted_root, REQUEST_TIMEOUT).map_err(bad)?,
             timeout: REQUEST_TIMEOUT,
         })
     }
@@ -102,11 +91,12 @@ impl WebhookSink {
         let req = req
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| Failure::permanent("webhook.request", format!("{}: {e}", self.shown)))?;
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .map_err(|e| Failure::transient("webhook.transport", format!("{}: {}", self.shown, error_chain(&e))))?;
+        let resp = self.client.request(req).await.map_err(|e| {
+            Failure::transient(
+                "webhook.transport",
+                format!("{}: {}", self.shown, crate::http::error_chain(&e)),
+            )
+        })?;
         let status = resp.status();
         let retry_after = resp
             .headers()
@@ -173,63 +163,12 @@ fn excerpt(body: &[u8]) -> String {
     }
 }
 
-/// hyper's errors say only "client error (Connect)"; the cause ("Connection refused") is in the
-/// source chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
-}
-
-fn build_client(trusted_root: Option<&Path>) -> Result<Client, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    if let Some(path) = trusted_root {
-        let pem = std::fs::read(path).map_err(|e| format!("trusted_root {}: {e}", path.display()))?;
-        let mut added = 0;
-        for der in pem_blocks(&pem, "CERTIFICATE") {
-            roots
-                .add(rustls_pki_types::CertificateDer::from(der))
-                .map_err(|e| format!("trusted_root {}: {e}", path.display()))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(format!("trusted_root {} holds no PEM certificate", path.display()));
-        }
-    }
-    // ring, like the ACME client: no cmake/C toolchain for aws-lc-rs.
-    #[allow(deprecated)]
-    let provider = rustls::crypto::ring::default_provider();
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let mut http = HttpConnector::new();
-    // Nagle plus delayed ACK costs ~40 ms per small POST.
-    http.set_nodelay(true);
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(REQUEST_TIMEOUT));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .wrap_connector(http);
-    Ok(HyperClient::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build(https))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use certpool_domain::ErrorClass;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
     use std::collections::HashMap;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;

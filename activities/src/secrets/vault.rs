@@ -6,7 +6,6 @@
 //! never appear in errors, logs or `Debug`: errors name the secret path only.
 
 use super::validate_path;
-use crate::acme::pem_blocks;
 use crate::secret_source;
 use async_trait::async_trait;
 use base64::Engine;
@@ -16,16 +15,13 @@ use certpool_domain::config::{VaultAuth, VaultConfig};
 use certpool_domain::plugins::SecretStore;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
-type Client = HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type Client = crate::http::HttpsClient<Full<Bytes>>;
 type Token = Arc<Zeroizing<String>>;
 
 enum Auth {
@@ -68,18 +64,6 @@ fn unavailable(message: String) -> Failure {
     Failure::transient("secrets.unavailable", message)
 }
 
-/// hyper's errors say "client error (Connect)" at the top; the cause is further down.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
 /// Vault's `{"errors": [...]}`, flattened to one line. Vault does not echo tokens or values.
 fn vault_errors(body: &[u8]) -> String {
     let text = serde_json::from_slice::<serde_json::Value>(body)
@@ -105,43 +89,8 @@ fn vault_errors(body: &[u8]) -> String {
 }
 
 fn https_client(trusted_root: Option<&Path>, timeout: Duration) -> Result<Client, Failure> {
-    let bad = |m: String| Failure::permanent("config.secrets", format!("secrets.trusted_root {m}"));
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    if let Some(path) = trusted_root {
-        let pem = std::fs::read(path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
-        let ders = pem_blocks(&pem, "CERTIFICATE");
-        if ders.is_empty() {
-            return Err(bad(format!("{} holds no PEM certificate", path.display())));
-        }
-        for der in ders {
-            roots
-                .add(rustls_pki_types::CertificateDer::from(der))
-                .map_err(|e| bad(format!("{}: {e}", path.display())))?;
-        }
-    }
-    // ring, as everywhere in certpool: no cmake/C toolchain for aws-lc-rs.
-    #[allow(deprecated)]
-    let provider = rustls::crypto::ring::default_provider();
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let mut http = HttpConnector::new();
-    // Nagle would hold the body back ~40 ms behind the headers.
-    http.set_nodelay(true);
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(timeout));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .wrap_connector(http);
-    Ok(HyperClient::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build(https))
+    crate::http::https_client(trusted_root, timeout)
+        .map_err(|m| Failure::permanent("config.secrets", format!("secrets.{m}")))
 }
 
 impl VaultSecretStore {
@@ -211,7 +160,10 @@ impl VaultSecretStore {
         };
         match tokio::time::timeout(self.timeout, exchange).await {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(unavailable(format!("vault {method} {url}: {}", error_chain(&*e)))),
+            Ok(Err(e)) => Err(unavailable(format!(
+                "vault {method} {url}: {}",
+                crate::http::error_chain(&*e)
+            ))),
             Err(_) => Err(unavailable(format!(
                 "vault {method} {url}: no answer within {:?}",
                 self.timeout

@@ -7,19 +7,13 @@
 //! UTF-8 bytes of the configured secret, so a receiver can authenticate the sender before parsing.
 
 use super::{substitute, validate_cluster, verify_pair};
-use crate::acme::pem_blocks;
 use async_trait::async_trait;
 use bytes::Bytes;
 use certpool_domain::Failure;
 use certpool_domain::plugins::{ClusterTarget, Delivery};
-use hmac::{Hmac, Mac};
 use http::{HeaderValue, Method, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
-use sha2::Sha256;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +28,7 @@ pub const SIGNATURE_HEADER: &str = "x-certpool-signature";
 /// How much of an error answer's body a failure quotes.
 const ANSWER_SNIPPET_BYTES: usize = 300;
 
-type Client = HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type Client = crate::http::HttpsClient<Full<Bytes>>;
 
 /// Delivers by POSTing a signed JSON document.
 #[derive(Clone)]
@@ -98,7 +92,7 @@ impl WebhookTarget {
             url: url.to_owned(),
             hmac_key: Arc::new(Zeroizing::new(hmac_key.to_vec())),
             include_private_key,
-            client: https_client(trusted_root).map_err(bad)?,
+            client: crate::http::https_client(trusted_root, DEFAULT_REQUEST_TIMEOUT).map_err(bad)?,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             verify_endpoint: None,
             verify_sni: None,
@@ -139,11 +133,7 @@ impl WebhookTarget {
 }
 
 /// `sha256=<lowercase hex HMAC-SHA256 of body>`, the value of [`SIGNATURE_HEADER`].
-pub fn signature(key: &[u8], body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
+pub use crate::http::hmac_signature as signature;
 
 #[async_trait]
 impl ClusterTarget for WebhookTarget {
@@ -211,7 +201,7 @@ impl ClusterTarget for WebhookTarget {
             Ok(Err(e)) => {
                 return Err(Failure::transient(
                     "target.webhook_unreachable",
-                    format!("{what}: {}", error_chain(&e)),
+                    format!("{what}: {}", crate::http::error_chain(&e)),
                 ));
             }
             Ok(Ok(answer)) => answer,
@@ -265,57 +255,6 @@ fn quote_answer(body: &[u8]) -> String {
     } else {
         format!(": {flat}")
     }
-}
-
-/// hyper's errors say "client error (Connect)" at the top; the cause is further down.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
-fn https_client(trusted_root: Option<&Path>) -> Result<Client, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    if let Some(path) = trusted_root {
-        let pem = std::fs::read(path).map_err(|e| format!("trusted_root {}: {e}", path.display()))?;
-        let ders = pem_blocks(&pem, "CERTIFICATE");
-        if ders.is_empty() {
-            return Err(format!("trusted_root {} holds no PEM certificate", path.display()));
-        }
-        for der in ders {
-            roots
-                .add(rustls_pki_types::CertificateDer::from(der))
-                .map_err(|e| format!("trusted_root {}: {e}", path.display()))?;
-        }
-    }
-    // ring, as everywhere in certpool: no cmake/C toolchain for aws-lc-rs.
-    #[allow(deprecated)]
-    let provider = rustls::crypto::ring::default_provider();
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let mut http = HttpConnector::new();
-    // Nagle would hold the body back ~40 ms behind the headers.
-    http.set_nodelay(true);
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(Duration::from_secs(10)));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .wrap_connector(http);
-    Ok(HyperClient::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build(https))
 }
 
 #[cfg(test)]
