@@ -25,7 +25,8 @@ pub mod bao;
 pub mod nats;
 pub mod nginx;
 
-fn repo_root() -> PathBuf {
+/// The repository checkout (for `.venv/bin/...`).
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
@@ -40,7 +41,8 @@ pub fn free_port() -> u16 {
     }
 }
 
-fn find_binary(env: &str, candidates: &[PathBuf], name: &str) -> Result<PathBuf> {
+/// `env` if set, else the first existing candidate, else `name` on PATH.
+pub fn find_binary(env: &str, candidates: &[PathBuf], name: &str) -> Result<PathBuf> {
     if let Ok(p) = std::env::var(env) {
         return Ok(PathBuf::from(p));
     }
@@ -67,7 +69,9 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn spawn(name: &str, program: &Path, args: &[&str], envs: &[(&str, &str)], log: PathBuf) -> Result<Self> {
+    /// Starts `program` under the watchdog, stdout and stderr to `log`. New servers in the test
+    /// support use this instead of their own spawn code.
+    pub fn spawn(name: &str, program: &Path, args: &[&str], envs: &[(&str, &str)], log: PathBuf) -> Result<Self> {
         let out = std::fs::File::create(&log)?;
         let err = out.try_clone()?;
         let mut cmd = Command::new("sh");
@@ -92,7 +96,8 @@ impl Proc {
         })
     }
 
-    fn check_alive(&mut self) -> Result<()> {
+    /// Fails with the log tail when the server has exited.
+    pub fn check_alive(&mut self) -> Result<()> {
         if let Some(status) = self.child.try_wait()? {
             let log = std::fs::read_to_string(&self.log).unwrap_or_default();
             bail!("{} exited with {status}:\n{}", self.name, tail(&log, 30));
@@ -121,7 +126,8 @@ fn tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-fn wait_until(what: &str, procs: &mut [&mut Proc], timeout: Duration, mut ready: impl FnMut() -> bool) -> Result<()> {
+/// Polls `ready` every 100 ms until it holds, failing early when one of `procs` exits.
+pub fn wait_until(what: &str, procs: &mut [&mut Proc], timeout: Duration, mut ready: impl FnMut() -> bool) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         if ready() {
