@@ -266,17 +266,22 @@ impl CertpoolActivityImpls {
             min_remaining_secs: i64::try_from(spec.min_remaining_lifetime.get().as_secs()).unwrap_or(i64::MAX),
         };
         match s.inventory.claim(&params).await.act()? {
-            ClaimResult::Assigned { cert, new } => Ok(ClaimOutcome::Assigned(Assignment {
-                cluster: req.cluster,
-                pool: cert.pool,
-                cert_id: cert.id,
-                serial: cert.serial,
-                sans: cert.sans,
-                not_after: cert.not_after,
-                key_ref: cert.key_ref,
-                chain_ref: cert.chain_ref,
-                new,
-            })),
+            ClaimResult::Assigned { cert, new } => {
+                if new {
+                    s.outbox_wake.notify_one();
+                }
+                Ok(ClaimOutcome::Assigned(Assignment {
+                    cluster: req.cluster,
+                    pool: cert.pool,
+                    cert_id: cert.id,
+                    serial: cert.serial,
+                    sans: cert.sans,
+                    not_after: cert.not_after,
+                    key_ref: cert.key_ref,
+                    chain_ref: cert.chain_ref,
+                    new,
+                }))
+            }
             ClaimResult::Empty => Ok(ClaimOutcome::Empty {
                 pool: spec.name.clone(),
                 target: spec.target_size,
@@ -343,11 +348,25 @@ impl CertpoolActivityImpls {
             target.deliver(&delivery).await.act()?;
             verify = target.verify_endpoint(&cluster).is_some();
         }
+        // Nothing left to prove: record now and save the workflow an activity round trip.
+        if !verify {
+            s.inventory
+                .record_delivery(&DeliveryRecord {
+                    cluster: cluster.clone(),
+                    cert_id: cert.id.clone(),
+                    serial: cert.serial.clone(),
+                    verified: false,
+                    updated_at: now_unix(),
+                })
+                .await
+                .act()?;
+        }
         Ok(Some(Delivered {
             cluster,
             cert_id: cert.id,
             serial: cert.serial,
             verify,
+            recorded: !verify,
         }))
     }
 
@@ -645,7 +664,11 @@ impl CertpoolActivityImpls {
 
 /// Starts or signals `ClusterSync` per cluster and `PoolReplenish` per pool (signal-with-start:
 /// a running workflow gets the signal, a finished one is started again).
-async fn notify_workflows(client: &temporalio_client::Client, queue: &str, req: &NotifyRequest) -> Result<(), Failure> {
+pub(crate) async fn notify_workflows(
+    client: &temporalio_client::Client,
+    queue: &str,
+    req: &NotifyRequest,
+) -> Result<(), Failure> {
     for cluster in &req.sync_clusters {
         client
             .signal_with_start_workflow(

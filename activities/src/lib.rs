@@ -53,6 +53,8 @@ pub struct Services {
     pub targets: BTreeMap<String, Arc<dyn ClusterTarget>>,
     /// Event sinks by name.
     pub sinks: BTreeMap<String, Arc<dyn EventSink>>,
+    /// Wakes this process's outbox relay after a claim queued a sync and refill request.
+    pub outbox_wake: tokio::sync::Notify,
 }
 
 impl Services {
@@ -96,6 +98,7 @@ impl Services {
             propagation,
             targets,
             sinks,
+            outbox_wake: tokio::sync::Notify::new(),
         })
     }
 

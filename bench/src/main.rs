@@ -30,6 +30,10 @@ struct Args {
     /// Claims before measuring (connection and worker warm-up).
     #[arg(long, default_value_t = 5)]
     warmup: usize,
+    /// Pause between claims, so that each claim's background work (refill and sync requests)
+    /// is over before the next one starts; 0 claims back to back.
+    #[arg(long, default_value_t = 0)]
+    pause_ms: u64,
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
@@ -62,6 +66,9 @@ async fn main() -> Result<()> {
         }
         if i >= args.warmup {
             samples.push(took);
+        }
+        if args.pause_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(args.pause_ms)).await;
         }
     }
     samples.sort();

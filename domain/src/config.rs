@@ -69,6 +69,9 @@ pub struct WorkerConfig {
     /// Concurrent activity-task polls.
     #[serde(default = "default_activity_pollers")]
     pub activity_pollers: u32,
+    /// Concurrent workflow-task polls on the claims queue.
+    #[serde(default = "default_claim_pollers")]
+    pub claim_pollers: u32,
 }
 
 fn default_workflow_pollers() -> u32 {
@@ -80,6 +83,9 @@ fn default_nonsticky_ratio() -> f32 {
 fn default_activity_pollers() -> u32 {
     16
 }
+fn default_claim_pollers() -> u32 {
+    8
+}
 
 impl Default for WorkerConfig {
     fn default() -> Self {
@@ -87,6 +93,7 @@ impl Default for WorkerConfig {
             workflow_pollers: default_workflow_pollers(),
             nonsticky_ratio: default_nonsticky_ratio(),
             activity_pollers: default_activity_pollers(),
+            claim_pollers: default_claim_pollers(),
         }
     }
 }
@@ -302,9 +309,23 @@ pub struct TemporalConfig {
     /// Task queue the workers poll and the CLI starts workflows on.
     #[serde(default = "default_task_queue")]
     pub task_queue: String,
+    /// Task queue of claims (`AssignCertificate`); `<task_queue>-claims` when absent. Claims
+    /// get a queue and worker slots of their own so that they never wait in line behind the
+    /// issuance, sync and renewal tasks of a refill.
+    #[serde(default)]
+    pub claim_task_queue: Option<String>,
     /// Address of the Temporal Web UI, printed by the CLI so operators can follow workflows.
     #[serde(default)]
     pub ui_address: Option<String>,
+}
+
+impl TemporalConfig {
+    /// The queue claims run on.
+    pub fn claims_queue(&self) -> String {
+        self.claim_task_queue
+            .clone()
+            .unwrap_or_else(|| format!("{}-claims", self.task_queue))
+    }
 }
 
 fn default_namespace() -> String {
@@ -789,6 +810,16 @@ fn validate(
     if config.temporal.task_queue.trim().is_empty() {
         return Err(invalid(&["temporal", "task_queue"], "must not be empty".into()));
     }
+    if let Some(q) = &config.temporal.claim_task_queue {
+        // The claims worker registers only AssignCertificate: sharing the main queue would
+        // hand it tasks of workflows it cannot run.
+        if q.trim().is_empty() || *q == config.temporal.task_queue {
+            return Err(invalid(
+                &["temporal", "claim_task_queue"],
+                format!("{q:?} must be non-empty and differ from task_queue"),
+            ));
+        }
+    }
     if config.issuance.fill_concurrency == 0 {
         return Err(invalid(&["issuance", "fill_concurrency"], "must be at least 1".into()));
     }
@@ -881,6 +912,13 @@ fn validate(
         }
     }
     for (name, sink) in &config.events.sinks {
+        // Outbox rows name their sink; this one is certpool's own sync and refill requests.
+        if name == "certpool.notify" {
+            return Err(invalid(
+                &["events", "sinks", name],
+                "the sink name \"certpool.notify\" is reserved".into(),
+            ));
+        }
         match sink {
             SinkConfig::Webhook { url, .. } if !(url.starts_with("https://") || url.starts_with("http://")) => {
                 return Err(invalid(
@@ -1192,6 +1230,21 @@ dns = "bind"
         assert_eq!(
             c.resolve(Path::new("inv.sqlite")),
             PathBuf::from("/etc/certpool/inv.sqlite")
+        );
+    }
+
+    #[test]
+    fn claims_get_their_own_queue() {
+        let c = load(MINIMAL).expect("valid");
+        assert_eq!(c.config.temporal.claims_queue(), "certpool-claims");
+        let text = MINIMAL.replace(
+            "address = \"http://127.0.0.1:7233\"",
+            "address = \"http://127.0.0.1:7233\"\nclaim_task_queue = \"certpool\"",
+        );
+        let err = load(&text).expect_err("same queue").to_string();
+        assert!(
+            err.contains("temporal.claim_task_queue: \"certpool\" must be non-empty and differ from task_queue"),
+            "{err}"
         );
     }
 

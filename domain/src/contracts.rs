@@ -279,7 +279,7 @@ pub struct RecordIssuedRequest {
 }
 
 /// Input of `AssignCertificate`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssignRequest {
     /// Pool to claim from.
     pub pool: String,
@@ -288,6 +288,15 @@ pub struct AssignRequest {
     /// Cluster target; the pool's default when absent.
     #[serde(default)]
     pub target: Option<String>,
+}
+
+/// Input of the `claim` update. A claim that joins a running `assign/<cluster>` workflow may
+/// name another pool than the one that started it; the update refuses that instead of
+/// silently answering with the other pool's certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimUpdate {
+    /// Pool the caller claims from.
+    pub pool: String,
 }
 
 /// A cluster's certificate, as returned to provisioning.
@@ -379,6 +388,10 @@ pub struct Delivered {
     pub serial: String,
     /// Whether the target verifies via a TLS endpoint.
     pub verify: bool,
+    /// `deliver` already recorded the delivery (targets that do not verify): the workflow skips
+    /// `record_delivery`. Absent in histories from before this field, where it means false.
+    #[serde(default)]
+    pub recorded: bool,
 }
 
 /// Result of `ClusterSync`.

@@ -150,10 +150,30 @@ async fn claim_on_empty_pool_waits_for_replenishment() -> Result<()> {
     let mut seen = BTreeSet::new();
     for i in 0..4 {
         let started = Instant::now();
-        let a = client
-            .claim(&pool, &format!("w-{i}"), None)
-            .await
-            .map_err(|e| anyhow!("claim {i}: {e}"))?;
+        let a = if i == 2 {
+            // This claim waits for the refill; a second caller joining it with another pool
+            // is refused instead of being handed this pool's certificate.
+            let (c, p) = (client.clone(), pool.clone());
+            let waiting = tokio::spawn(async move { c.claim(&p, "w-2", None).await });
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert!(!waiting.is_finished(), "the pool should have been empty");
+            match client.claim("some-other-pool", "w-2", None).await {
+                Err(ClaimError::Rejected { kind, message }) => {
+                    assert_eq!(kind, "claim.other_pool", "{message}");
+                    assert!(
+                        message.contains(&pool) && message.contains("some-other-pool"),
+                        "{message}"
+                    );
+                }
+                other => panic!("joining with another pool: {other:?}"),
+            }
+            waiting.await?.map_err(|e| anyhow!("claim {i}: {e}"))?
+        } else {
+            client
+                .claim(&pool, &format!("w-{i}"), None)
+                .await
+                .map_err(|e| anyhow!("claim {i}: {e}"))?
+        };
         latencies.push(started.elapsed());
         assert!(seen.insert(a.cert_id), "distinct certificates");
     }

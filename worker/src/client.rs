@@ -9,7 +9,7 @@
 //! ```
 
 use certpool_domain::config::TemporalConfig;
-use certpool_domain::contracts::{AssignRequest, Assignment, ClaimReply, workflow_ids};
+use certpool_domain::contracts::{AssignRequest, Assignment, ClaimReply, ClaimUpdate, workflow_ids};
 use certpool_workflows::AssignCertificate;
 use temporalio_client::errors::{WorkflowUpdateError, WorkflowUpdateWithStartError};
 use temporalio_client::{
@@ -76,10 +76,11 @@ impl CertpoolClient {
             .map_err(|e| ClaimError::Unavailable(format!("cannot connect to Temporal at {}: {e}", cfg.address)))?;
         let client = Client::new(conn, ClientOptions::new(cfg.namespace.clone()).build())
             .map_err(|e| ClaimError::Unavailable(e.to_string()))?;
-        Ok(Self::from_client(client, cfg.task_queue.clone()))
+        Ok(Self::from_client(client, cfg.claims_queue()))
     }
 
-    /// Wraps an existing Temporal client.
+    /// Wraps an existing Temporal client; `task_queue` is the claims queue
+    /// ([`TemporalConfig::claims_queue`]).
     pub fn from_client(client: Client, task_queue: String) -> Self {
         Self { client, task_queue }
     }
@@ -109,7 +110,7 @@ impl CertpoolClient {
                     target: target.map(str::to_owned),
                 },
                 AssignCertificate::claim,
-                (),
+                ClaimUpdate { pool: pool.to_owned() },
                 opts,
             )
             .await;

@@ -39,22 +39,39 @@ pub async fn run(cfg: Arc<LoadedConfig>, settings: WorkerSettings, shutdown: imp
         .activity_task_poller_behavior(PollerBehavior::SimpleMaximum(tuning.activity_pollers as usize))
         .register_workflow::<PoolReplenish>()?
         .register_workflow::<IssueCertificate>()?
-        .register_workflow::<AssignCertificate>()?
         .register_workflow::<ClusterSync>()?
         .register_workflow::<CertificateRenewal>()?
         .register_workflow::<ExpiryScan>()?
         .register_activities(CertpoolActivityImpls::new(services.clone()))
         .build();
-    let mut worker = Worker::new(&runtime, client, options).context("cannot create the worker")?;
+    // Claims have a queue, pollers and task slots of their own: a refill behind a burst of
+    // claims queues dozens of issuance tasks, and a claim must not wait behind them.
+    let claims_queue = cfg.config.temporal.claims_queue();
+    let claim_options = WorkerOptions::new(claims_queue.clone())
+        .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(tuning.claim_pollers as usize))
+        .nonsticky_to_sticky_poll_ratio(tuning.nonsticky_ratio)
+        .activity_task_poller_behavior(PollerBehavior::SimpleMaximum(2))
+        .register_workflow::<AssignCertificate>()?
+        .register_activities(CertpoolActivityImpls::new(services.clone()))
+        .build();
+    let mut worker = Worker::new(&runtime, client.clone(), options).context("cannot create the worker")?;
+    let mut claims = Worker::new(&runtime, client.clone(), claim_options).context("cannot create the claims worker")?;
     let stop = worker.shutdown_handle();
-    tracing::info!(task_queue = %cfg.config.temporal.task_queue, "worker started");
+    let stop_claims = claims.shutdown_handle();
+    tracing::info!(task_queue = %cfg.config.temporal.task_queue, claims_queue = %claims_queue, "worker started");
     // The outbox relay runs beside the worker in every worker process: events reach the sinks
     // as long as any worker is up.
     let (relay_stop, relay_rx) = tokio::sync::oneshot::channel::<()>();
-    let relay = tokio::spawn(certpool_activities::outbox::run(services.clone(), async {
+    let notifier = certpool_activities::outbox::Notifier {
+        client: client.clone(),
+        task_queue: cfg.config.temporal.task_queue.clone(),
+    };
+    let relay = tokio::spawn(certpool_activities::outbox::run(services.clone(), notifier, async {
         let _ = relay_rx.await;
     }));
-    let run = worker.run();
+    // Both workers are !Send and share this task. try_join: if either fails, the process stops
+    // rather than running on with half its queues unserved.
+    let run = async { tokio::try_join!(worker.run(), claims.run()).map(|_| ()) };
     tokio::pin!(run);
     tokio::pin!(shutdown);
     let early = tokio::select! {
@@ -68,5 +85,6 @@ pub async fn run(cfg: Arc<LoadedConfig>, settings: WorkerSettings, shutdown: imp
     }
     tracing::info!("shutting down: finishing in-flight tasks");
     stop();
+    stop_claims();
     run.await.context("worker stopped with an error")
 }

@@ -3,17 +3,20 @@
 use crate::failure::summarize_activity;
 use crate::options;
 use certpool_domain::contracts::{
-    AssignRequest, Assignment, CertpoolActivities, ClaimOutcome, ClaimReply, NotifyRequest, message_names,
+    AssignRequest, Assignment, CertpoolActivities, ClaimOutcome, ClaimReply, ClaimUpdate, NotifyRequest, message_names,
     workflow_names,
 };
 use std::time::Duration;
 use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_workflow::{WorkflowContext, WorkflowResult};
+use temporalio_workflow::{WorkflowContext, WorkflowContextView, WorkflowResult};
+
+/// Patch id of the change that moved the post-claim sync and refill requests into the outbox.
+const NOTIFY_THROUGH_OUTBOX: &str = "notify-through-outbox";
 
 /// Workflow id `assign/<cluster>`. Takes one pooled certificate atomically (a local activity:
-/// one SQLite transaction), starts `ClusterSync` for the cluster and asks the pool's replenisher
-/// to refill. A retried claim for the same cluster returns the same certificate. On an empty
+/// one inventory transaction, which also queues the cluster's `ClusterSync` start and the pool's
+/// refill signal in the outbox; the relay carries them out). A retried claim for the same cluster returns the same certificate. On an empty
 /// pool it waits for replenishment up to the pool's `claim_timeout`, or fails at once with
 /// `pool.empty`, as the pool's `on_empty` says.
 #[workflow]
@@ -23,13 +26,22 @@ pub struct AssignCertificate {
     outcome: Option<ClaimReply>,
     /// `claim` updates not yet answered; the workflow must not complete before they are.
     waiting_updates: u32,
+    /// What this claim was started with; set by `init`, before any update handler runs.
+    req: AssignRequest,
 }
 
 #[workflow_methods]
 impl AssignCertificate {
+    /// Keeps the request in state so that update handlers can check joining claims against it.
+    #[init]
+    pub fn new(_ctx: &WorkflowContextView, req: AssignRequest) -> Self {
+        Self { req, ..Self::default() }
+    }
+
     /// Claims, answers the `claim` update, then starts the cluster's sync and asks for a refill.
     #[run(name = workflow_names::ASSIGN_CERTIFICATE)]
-    pub async fn run(ctx: &mut WorkflowContext<Self>, req: AssignRequest) -> WorkflowResult<Assignment> {
+    pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<Assignment> {
+        let req = ctx.state(|s| s.req.clone());
         let outcome = match claim_until_assigned(ctx, &req).await {
             Ok(a) => ClaimReply::Assigned(a),
             Err((kind, message, permanent)) => ClaimReply::Failed {
@@ -52,11 +64,14 @@ impl AssignCertificate {
                     .into());
             }
         };
-        {
+        // The claim's transaction queued the cluster's sync and the pool's refill in the outbox
+        // (the relay carries them out, batched), so the claim ends in the workflow task that
+        // answers it. Runs started before that kept the notify activity; the patch keeps their
+        // histories replaying.
+        if !ctx.patched(NOTIFY_THROUGH_OUTBOX) {
             // Always, not only for a new assignment: a claim re-run after a crash finds the
             // assignment already committed, and the sync and refill must still be requested
-            // (both are idempotent). A regular activity, scheduled in the same workflow task
-            // that answers the update, so the caller has its certificate before this runs.
+            // (both are idempotent).
             ctx.execute_activity(
                 CertpoolActivities::notify,
                 NotifyRequest {
@@ -74,7 +89,18 @@ impl AssignCertificate {
     /// The claim's result, as soon as the claim is decided (update-with-start from
     /// `certpool::client`): the caller does not wait for the sync and refill requests.
     #[update(name = message_names::CLAIM)]
-    pub async fn claim(ctx: &mut WorkflowContext<Self>, _input: ()) -> ClaimReply {
+    pub async fn claim(ctx: &mut WorkflowContext<Self>, input: ClaimUpdate) -> ClaimReply {
+        let started_for = ctx.state(|s| s.req.pool.clone());
+        if input.pool != started_for {
+            return ClaimReply::Failed {
+                kind: "claim.other_pool".into(),
+                message: format!(
+                    "a claim for this cluster from pool {started_for} is in progress; it cannot also claim from {}",
+                    input.pool
+                ),
+                permanent: true,
+            };
+        }
         ctx.state_mut(|s| s.waiting_updates += 1);
         let waited = ctx.wait_condition(|s| s.outcome.is_some()).await;
         ctx.state_mut(|s| s.waiting_updates -= 1);

@@ -57,8 +57,10 @@ impl ClusterSync {
                             .build()
                         })?;
                 }
-                ctx.execute_activity(CertpoolActivities::record_delivery, d.clone(), options::local())
-                    .await?;
+                if !d.recorded {
+                    ctx.execute_activity(CertpoolActivities::record_delivery, d.clone(), options::local())
+                        .await?;
+                }
                 outcome.delivered = Some(d);
             }
             outcome.rounds += 1;

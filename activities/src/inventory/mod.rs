@@ -8,6 +8,12 @@ use certpool_domain::plugins::Inventory;
 use std::path::Path;
 use std::sync::Arc;
 
+/// The outbox "sink" that is not a publisher but certpool itself: a `certificate.assigned` row
+/// for it asks the relay to start the cluster's `ClusterSync` and to signal the pool's
+/// replenisher. Queued in the claim's own transaction, so the request exists if and only if the
+/// assignment does, and it costs the claim no extra workflow task.
+pub const NOTIFY_SINK: &str = "certpool.notify";
+
 /// Who events are for: their CloudEvents `source` and the sinks each event is queued for.
 #[derive(Debug, Clone, Default)]
 pub struct EventSettings {
@@ -18,6 +24,16 @@ pub struct EventSettings {
 }
 
 impl EventSettings {
+    /// The outbox rows one event of type `ty` gets: every configured sink, plus
+    /// [`NOTIFY_SINK`] for assignments.
+    pub fn sinks_for(&self, ty: certpool_domain::events::EventType) -> Vec<&str> {
+        let mut out: Vec<&str> = self.sinks.iter().map(String::as_str).collect();
+        if ty == certpool_domain::events::EventType::Assigned {
+            out.push(NOTIFY_SINK);
+        }
+        out
+    }
+
     /// From `[events]`.
     pub fn from_config(cfg: &EventsConfig) -> Self {
         Self {

@@ -278,7 +278,8 @@ fn enqueue(
     subject: &str,
     data: serde_json::Value,
 ) -> Result<(), Failure> {
-    if settings.sinks.is_empty() {
+    let sinks = settings.sinks_for(ty);
+    if sinks.is_empty() {
         return Ok(());
     }
     let now = unix_now();
@@ -294,7 +295,7 @@ fn enqueue(
         data,
     };
     let json = serde_json::to_string(&event).map_err(|e| Failure::permanent("inventory.encode", e.to_string()))?;
-    for sink in &settings.sinks {
+    for sink in sinks {
         tx.execute(
             "INSERT INTO outbox (event_id, sink, event, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![id, sink, json, now],
@@ -891,13 +892,16 @@ mod tests {
             (ClaimResult::Empty, None) => {}
             other => panic!("inconsistent: {other:?}"),
         }
-        // Every assignment event is queued for the sink, exactly once per assignment.
+        // Every assignment event is queued for the sink, and the sync and refill request for
+        // certpool itself, exactly once per assignment.
         let events = inv.pending_events(i64::MAX / 2, 1_000).await.expect("events");
-        let assigned = events
-            .iter()
-            .filter(|e| e.event_json.contains("certificate.assigned"))
-            .count();
-        assert_eq!(assigned, 30);
+        for sink in ["s1", crate::inventory::NOTIFY_SINK] {
+            let assigned = events
+                .iter()
+                .filter(|e| e.sink == sink && e.event_json.contains("certificate.assigned"))
+                .count();
+            assert_eq!(assigned, 30, "rows for {sink}");
+        }
     }
 
     #[test]
