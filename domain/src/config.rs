@@ -367,6 +367,8 @@ pub enum SecretSource {
 pub enum DnsProviderConfig {
     /// Dynamic updates (RFC 2136) signed with TSIG (RFC 8945), e.g. to BIND or Knot.
     Rfc2136(Rfc2136Config),
+    /// Google Cloud DNS (API v1).
+    Clouddns(ClouddnsConfig),
 }
 
 impl DnsProviderConfig {
@@ -374,6 +376,8 @@ impl DnsProviderConfig {
     pub fn zone(&self) -> Option<&str> {
         match self {
             Self::Rfc2136(r) => Some(&r.zone),
+            // The managed zone's DNS name is known only to the API.
+            Self::Clouddns(_) => None,
         }
     }
 }
@@ -399,6 +403,76 @@ pub struct Rfc2136Config {
     /// Per-update timeout.
     #[serde(default = "default_dns_timeout")]
     pub timeout: Duration,
+}
+
+/// Settings of a Google Cloud DNS provider.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClouddnsConfig {
+    /// Project id that owns the managed zones.
+    pub project: String,
+    /// Managed zone name (not its DNS name). Without it, each record goes to the public zone of
+    /// the project whose DNS name is the longest suffix of the record's name.
+    #[serde(default)]
+    pub managed_zone: Option<String>,
+    /// Service-account key (the JSON file downloaded from IAM). Without it, Application Default
+    /// Credentials: `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's user credentials, then the
+    /// metadata server (workload identity on GKE, the VM's service account on GCE).
+    #[serde(default)]
+    pub credentials: Option<SecretSource>,
+    /// API endpoint instead of `https://dns.googleapis.com` (a private endpoint, a test fixture).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// TTL of the challenge records.
+    #[serde(default = "default_txt_ttl")]
+    pub ttl: u32,
+    /// Per-request timeout.
+    #[serde(default = "default_dns_timeout")]
+    pub timeout: Duration,
+    /// How long to wait for a submitted change to be done (live on Cloud DNS's servers).
+    #[serde(default = "default_change_timeout")]
+    pub change_timeout: Duration,
+}
+
+fn default_change_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+
+fn validate_clouddns(name: &str, c: &ClouddnsConfig, invalid: &Invalid<'_>) -> Result<(), ConfigError> {
+    // Project ids are 6-30 lowercase letters, digits and hyphens; older projects may carry a
+    // `domain.com:` prefix. Anything with a slash would change the request path.
+    if c.project.is_empty() || c.project.contains(['/', '?', '#']) || c.project.chars().any(char::is_whitespace) {
+        return Err(invalid(
+            &["dns", name, "project"],
+            format!("{:?} is not a Google Cloud project id", c.project),
+        ));
+    }
+    if let Some(z) = &c.managed_zone
+        && (z.is_empty() || z.ends_with('.') || !z.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-'))
+    {
+        return Err(invalid(
+            &["dns", name, "managed_zone"],
+            format!("{z:?} is not a managed zone name (the zone's name, e.g. \"acme-example-net\", not its DNS name)"),
+        ));
+    }
+    if let Some(e) = &c.endpoint
+        && !(e.starts_with("https://") || e.starts_with("http://"))
+    {
+        return Err(invalid(
+            &["dns", name, "endpoint"],
+            format!("{e:?} is not an http(s) URL"),
+        ));
+    }
+    if c.ttl == 0 {
+        return Err(invalid(&["dns", name, "ttl"], "must be at least 1".into()));
+    }
+    if c.timeout.get().is_zero() || c.change_timeout.get().is_zero() {
+        return Err(invalid(
+            &["dns", name],
+            "timeout and change_timeout must be positive".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn default_txt_ttl() -> u32 {
@@ -824,6 +898,7 @@ fn validate(
                     ));
                 }
             }
+            DnsProviderConfig::Clouddns(c) => validate_clouddns(name, c, invalid)?,
         }
     }
     for ns in &config.propagation.nameservers {
@@ -1232,6 +1307,58 @@ dns = "bind"
             err,
             "test.toml:28: pools.aws-use1.scheme: unknown scheme \"zonal\"; defined: regional"
         );
+    }
+
+    const CLOUDDNS: &str = r#"[dns.bind]
+type = "clouddns"
+project = "certpool-dns"
+credentials = { file = "sa.json" }
+"#;
+
+    fn with_clouddns(extra: &str) -> String {
+        let start = MINIMAL.find("[dns.bind]").expect("dns section");
+        let end = MINIMAL.find("[secrets]").expect("secrets section");
+        format!("{}{CLOUDDNS}{extra}\n{}", &MINIMAL[..start], &MINIMAL[end..])
+    }
+
+    #[test]
+    fn clouddns_section_parses_with_defaults() {
+        let cfg = load(&with_clouddns("")).expect("clouddns config");
+        let DnsProviderConfig::Clouddns(c) = &cfg.config.dns["bind"] else {
+            panic!("not clouddns: {:?}", cfg.config.dns["bind"]);
+        };
+        assert_eq!(c.project, "certpool-dns");
+        assert_eq!(c.managed_zone, None);
+        assert_eq!(c.credentials, Some(SecretSource::File("sa.json".into())));
+        assert_eq!(
+            (c.ttl, c.timeout, c.change_timeout),
+            (60, Duration::from_secs(10), Duration::from_secs(120))
+        );
+        // No zone is known before the API is asked, so SANs are not checked against one.
+        assert_eq!(cfg.config.dns["bind"].zone(), None);
+    }
+
+    #[test]
+    fn clouddns_errors_name_the_key() {
+        let err = load(&with_clouddns("managed_zne = \"z\""))
+            .expect_err("typo")
+            .to_string();
+        assert!(err.contains("managed_zne"), "{err}");
+        let err = load(&with_clouddns("managed_zone = \"certpool.test.\""))
+            .expect_err("dns name")
+            .to_string();
+        assert!(
+            err.contains("dns.bind.managed_zone") && err.contains("not its DNS name"),
+            "{err}"
+        );
+        let err = load(&with_clouddns("endpoint = \"dns.googleapis.com\""))
+            .expect_err("no scheme")
+            .to_string();
+        assert!(err.contains("dns.bind.endpoint"), "{err}");
+        let err = load(&MINIMAL.replace("[dns.bind]\ntype = \"rfc2136\"", "[dns.bind]\ntype = \"clouddns\""))
+            .expect_err("rfc2136 keys under clouddns")
+            .to_string();
+        assert!(err.contains("server") || err.contains("project"), "{err}");
     }
 
     #[test]

@@ -127,7 +127,12 @@ fn tail(text: &str, n: usize) -> String {
 }
 
 /// Polls `ready` every 100 ms until it holds, failing early when one of `procs` exits.
-pub fn wait_until(what: &str, procs: &mut [&mut Proc], timeout: Duration, mut ready: impl FnMut() -> bool) -> Result<()> {
+pub fn wait_until(
+    what: &str,
+    procs: &mut [&mut Proc],
+    timeout: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         if ready() {

@@ -1,5 +1,6 @@
 //! DNS providers for DNS-01 challenges, one module per product, plus the propagation check.
 
+pub mod clouddns;
 pub mod propagation;
 pub mod rfc2136;
 
@@ -17,6 +18,18 @@ pub fn from_config(name: &str, cfg: &DnsProviderConfig, base_dir: &Path) -> Resu
         DnsProviderConfig::Rfc2136(c) => {
             let secret = secret_source::resolve(&c.tsig_secret, base_dir, &format!("dns.{name}.tsig_secret"))?;
             Ok(Arc::new(rfc2136::Rfc2136::new(name, c, &secret)?))
+        }
+        DnsProviderConfig::Clouddns(c) => {
+            let key = c
+                .credentials
+                .as_ref()
+                .map(|s| secret_source::resolve(s, base_dir, &format!("dns.{name}.credentials")))
+                .transpose()?;
+            Ok(Arc::new(clouddns::CloudDns::new(
+                name,
+                c,
+                key.as_deref().map(|k| k.as_str()),
+            )?))
         }
     }
 }
