@@ -319,6 +319,19 @@ fn in_zone(name: &str, zone: &str) -> bool {
     name == zone || name.strip_suffix(zone).is_some_and(|h| h.ends_with('.'))
 }
 
+/// (name, type, set) of one rrset in a change.
+type Entry = (String, String, RrSet);
+
+/// An API error before it becomes a response: HTTP code, reason, message.
+#[derive(Debug)]
+struct ApiError(u16, &'static str, String);
+
+impl ApiError {
+    fn reply(self) -> Response<Full<Bytes>> {
+        error(self.0, self.1, &self.2)
+    }
+}
+
 fn error(code: u16, reason: &str, message: &str) -> Response<Full<Bytes>> {
     let status = match code {
         400 => "INVALID_ARGUMENT",
@@ -386,12 +399,12 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// Checks the bearer token; `Err` is the response to send.
-fn authenticate(st: &State, req: &Request<Incoming>) -> Result<(), Response<Full<Bytes>>> {
+fn authenticate(st: &State, req: &Request<Incoming>) -> Result<(), ApiError> {
     let unauthenticated = |why: &str| {
-        error(
+        ApiError(
             401,
             "authError",
-            &format!(
+            format!(
                 "Request had invalid authentication credentials ({why}). Expected OAuth 2 access token, login cookie or other valid authentication credential."
             ),
         )
@@ -433,17 +446,17 @@ fn authenticate(st: &State, req: &Request<Incoming>) -> Result<(), Response<Full
         .as_str()
         .is_some_and(|a| a.starts_with("https://dns.googleapis.com"));
     if !aud_ok && !scopes.split(' ').any(|s| DNS_SCOPES.contains(&s)) {
-        return Err(error(
+        return Err(ApiError(
             403,
             "insufficientPermissions",
-            "Request had insufficient authentication scopes.",
+            "Request had insufficient authentication scopes.".into(),
         ));
     }
     if !account.allowed {
-        return Err(error(
+        return Err(ApiError(
             403,
             "forbidden",
-            &format!("Forbidden: {iss} lacks the permission for this call"),
+            format!("Forbidden: {iss} lacks the permission for this call"),
         ));
     }
     Ok(())
@@ -456,8 +469,8 @@ async fn handle(state: &Mutex<State>, project: &str, req: Request<Incoming>) -> 
     let barrier = {
         let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
         st.calls.push(format!("{method} {path}"));
-        if let Err(r) = authenticate(&st, &req) {
-            return r;
+        if let Err(e) = authenticate(&st, &req) {
+            return e.reply();
         }
         if method == Method::GET && path.ends_with("/rrsets") {
             match st.read_barrier.take() {
@@ -589,22 +602,22 @@ fn create_change(z: &mut ZoneState, body: &[u8], delay: Duration) -> Response<Fu
     let Ok(change) = serde_json::from_slice::<Value>(body) else {
         return error(400, "parseError", "This API does not support parsing the request body.");
     };
-    let parse = |field: &str| -> Result<Vec<(String, String, RrSet)>, Response<Full<Bytes>>> {
+    let parse = |field: &str| -> Result<Vec<Entry>, ApiError> {
         let mut out = Vec::new();
         for (i, r) in change[field].as_array().cloned().unwrap_or_default().iter().enumerate() {
             let at = format!("entity.change.{field}[{i}]");
             let (Some(name), Some(ty)) = (r["name"].as_str(), r["type"].as_str()) else {
-                return Err(error(
+                return Err(ApiError(
                     400,
                     "required",
-                    &format!("Required field '{at}.name' or '{at}.type' not specified"),
+                    format!("Required field '{at}.name' or '{at}.type' not specified"),
                 ));
             };
             if !name.ends_with('.') || !in_zone(&name.to_ascii_lowercase(), &z.dns_name) {
-                return Err(error(
+                return Err(ApiError(
                     400,
                     "invalid",
-                    &format!(
+                    format!(
                         "Invalid value for '{at}.name': '{name}' is not within zone {}",
                         z.dns_name
                     ),
@@ -615,17 +628,17 @@ fn create_change(z: &mut ZoneState, body: &[u8], delay: Duration) -> Response<Fu
                 .map(|a| a.iter().filter_map(|d| d.as_str().map(str::to_owned)).collect())
                 .unwrap_or_default();
             if rrdatas.is_empty() {
-                return Err(error(
+                return Err(ApiError(
                     400,
                     "required",
-                    &format!("Required field '{at}.rrdatas' not specified"),
+                    format!("Required field '{at}.rrdatas' not specified"),
                 ));
             }
             let Some(ttl) = r["ttl"].as_i64() else {
-                return Err(error(
+                return Err(ApiError(
                     400,
                     "required",
-                    &format!("Required field '{at}.ttl' not specified"),
+                    format!("Required field '{at}.ttl' not specified"),
                 ));
             };
             out.push((name.to_ascii_lowercase(), ty.to_owned(), RrSet { ttl, rrdatas }));
@@ -634,11 +647,11 @@ fn create_change(z: &mut ZoneState, body: &[u8], delay: Duration) -> Response<Fu
     };
     let deletions = match parse("deletions") {
         Ok(d) => d,
-        Err(r) => return r,
+        Err(e) => return e.reply(),
     };
     let additions = match parse("additions") {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(e) => return e.reply(),
     };
     if deletions.is_empty() && additions.is_empty() {
         return error(

@@ -71,6 +71,9 @@ struct Zone {
     dns_name: String,
 }
 
+/// A fully qualified owner name and the challenge values of one call at it.
+type NameValues<'a> = (String, Vec<&'a str>);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     Add,
@@ -317,7 +320,7 @@ impl CloudDns {
         &self,
         c: &Clients,
         zone: &Zone,
-        names: &[(String, Vec<&str>)],
+        names: &[NameValues<'_>],
         op: Op,
     ) -> Result<Option<Change>, Failure> {
         let mut deletions = Vec::new();
@@ -368,7 +371,7 @@ impl CloudDns {
             return Ok(());
         }
         let c = self.clients().await?;
-        let mut by_zone: BTreeMap<String, (Zone, Vec<(String, Vec<&str>)>)> = BTreeMap::new();
+        let mut by_zone: BTreeMap<String, (Zone, Vec<NameValues<'_>>)> = BTreeMap::new();
         for (name, values) in group_by_name(records) {
             let fqdn = fqdn(name)?;
             let zone = self.zone_for(c, &fqdn).await?;
@@ -389,7 +392,7 @@ impl CloudDns {
     /// both saw no set, 412 when the set it deletes has changed, 404 when it is gone), so it
     /// re-reads, now sees the winner's value, and adds its own next to it. Backoff with jitter
     /// keeps several losers from colliding again in lockstep.
-    async fn apply_zone(&self, c: &Clients, zone: &Zone, names: &[(String, Vec<&str>)], op: Op) -> Result<(), Failure> {
+    async fn apply_zone(&self, c: &Clients, zone: &Zone, names: &[NameValues<'_>], op: Op) -> Result<(), Failure> {
         let mut backoff = Duration::from_millis(50);
         for attempt in 1..=MAX_CONFLICT_ATTEMPTS {
             let Some(change) = self.plan(c, zone, names, op).await? else {
