@@ -2,6 +2,7 @@
 
 pub mod propagation;
 pub mod rfc2136;
+pub mod route53;
 
 use crate::secret_source;
 use certpool_domain::Failure;
@@ -18,6 +19,7 @@ pub fn from_config(name: &str, cfg: &DnsProviderConfig, base_dir: &Path) -> Resu
             let secret = secret_source::resolve(&c.tsig_secret, base_dir, &format!("dns.{name}.tsig_secret"))?;
             Ok(Arc::new(rfc2136::Rfc2136::new(name, c, &secret)?))
         }
+        DnsProviderConfig::Route53(c) => Ok(Arc::new(route53::from_config(name, c, base_dir)?)),
     }
 }
 
