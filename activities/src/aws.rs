@@ -140,7 +140,12 @@ where
             let e = se.err();
             let status = se.raw().status().as_u16();
             let code = e.code().map(str::to_owned);
-            let text = e.message().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
+            let text = e
+                .message()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
             let message = match &code {
                 Some(c) => format!("{c} (HTTP {status}): {text}"),
                 None => format!("HTTP {status}: {text}"),

@@ -1037,7 +1037,12 @@ fn validate(
         }
     }
     if let SecretStoreConfig::AwsSecretsManager(a) = &config.secrets {
-        validate_aws(&["secrets"], a.region.as_deref().unwrap_or("default"), a.endpoint.as_deref(), invalid)?;
+        validate_aws(
+            &["secrets"],
+            a.region.as_deref().unwrap_or("default"),
+            a.endpoint.as_deref(),
+            invalid,
+        )?;
         // Secrets Manager names allow these characters; `..` would make paths ambiguous.
         if a.prefix.contains("..")
             || !a
@@ -1047,7 +1052,10 @@ fn validate(
         {
             return Err(invalid(
                 &["secrets", "prefix"],
-                format!("{:?} may only contain A-Z, a-z, 0-9 and /_+=.@- (and no '..')", a.prefix),
+                format!(
+                    "{:?} may only contain A-Z, a-z, 0-9 and /_+=.@- (and no '..')",
+                    a.prefix
+                ),
             ));
         }
         if a.timeout.get().is_zero() {
@@ -1130,7 +1138,9 @@ fn validate(
                 let inside = |zone: &&str| {
                     host.eq_ignore_ascii_case(zone)
                         || host.len() > zone.len()
-                            && host.to_ascii_lowercase().ends_with(&format!(".{}", zone.to_ascii_lowercase()))
+                            && host
+                                .to_ascii_lowercase()
+                                .ends_with(&format!(".{}", zone.to_ascii_lowercase()))
                 };
                 if !zones.iter().any(inside) {
                     return Err(invalid(
@@ -1168,7 +1178,12 @@ fn validate(
 
 /// Region and endpoint of an AWS plug-in: a region is a non-empty label, an endpoint an
 /// http(s) URL.
-fn validate_aws(section: &[&str], region: &str, endpoint: Option<&str>, invalid: &Invalid<'_>) -> Result<(), ConfigError> {
+fn validate_aws(
+    section: &[&str],
+    region: &str,
+    endpoint: Option<&str>,
+    invalid: &Invalid<'_>,
+) -> Result<(), ConfigError> {
     if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         let key: Vec<&str> = section.iter().copied().chain(["region"]).collect();
         return Err(invalid(&key, format!("{region:?} is not an AWS region name")));

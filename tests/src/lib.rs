@@ -22,6 +22,7 @@ pub const ZONE: &str = "certpool.test";
 pub const BLOCKED: &str = "blocked.certpool.test";
 
 pub mod bao;
+pub mod dns_suite;
 pub mod nats;
 pub mod nginx;
 
@@ -127,7 +128,12 @@ fn tail(text: &str, n: usize) -> String {
 }
 
 /// Polls `ready` every 100 ms until it holds, failing early when one of `procs` exits.
-pub fn wait_until(what: &str, procs: &mut [&mut Proc], timeout: Duration, mut ready: impl FnMut() -> bool) -> Result<()> {
+pub fn wait_until(
+    what: &str,
+    procs: &mut [&mut Proc],
+    timeout: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         if ready() {

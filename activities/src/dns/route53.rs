@@ -11,7 +11,9 @@ use super::group_by_name;
 use crate::aws::{AwsError, AwsSettings, classify, sdk_config};
 use async_trait::async_trait;
 use aws_sdk_route53::Client;
-use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType};
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
+};
 use certpool_domain::config::Route53Config;
 use certpool_domain::plugins::{DnsProvider, TxtRecord};
 use certpool_domain::{ErrorClass, Failure};
@@ -432,7 +434,9 @@ impl Route53 {
                 (None, _) if upsert => out.push(change(ChangeAction::Upsert, set(name, self.ttl, &new_values)?)?),
                 (None, _) => out.push(change(ChangeAction::Create, set(name, self.ttl, &new_values)?)?),
                 (Some(o), true) => out.push(change(ChangeAction::Delete, set(name, o.ttl, &o.values)?)?),
-                (Some(_), false) if upsert => out.push(change(ChangeAction::Upsert, set(name, self.ttl, &new_values)?)?),
+                (Some(_), false) if upsert => {
+                    out.push(change(ChangeAction::Upsert, set(name, self.ttl, &new_values)?)?)
+                }
                 (Some(o), false) => {
                     out.push(change(ChangeAction::Delete, set(name, o.ttl, &o.values)?)?);
                     out.push(change(ChangeAction::Create, set(name, self.ttl, &new_values)?)?);
