@@ -23,6 +23,7 @@ pub const BLOCKED: &str = "blocked.certpool.test";
 
 pub mod bao;
 pub mod clouddns_fixture;
+pub mod dns_suite;
 pub mod nats;
 pub mod nginx;
 

@@ -1,6 +1,8 @@
 //! The `clouddns` provider against the Cloud DNS fixture (`certpool_tests::clouddns_fixture`),
 //! through the real google-cloud-dns-v1 client and a real service-account key, so requests,
-//! JWT signing and error mapping are all the production code paths.
+//! JWT signing and error mapping are all the production code paths: first the shared DNS
+//! conformance suite (`certpool_tests::dns_suite`), then what is particular to Cloud DNS (zone
+//! lookup, conflicts forced by holding reads, the wait for `done`, each kind of bad credential).
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,6 +11,7 @@ use certpool_domain::duration::Duration as CfgDuration;
 use certpool_domain::plugins::{DnsProvider, TxtRecord};
 use certpool_domain::{ErrorClass, Failure};
 use certpool_tests::clouddns_fixture::{CloudDnsFixture, Visibility};
+use certpool_tests::dns_suite::{DnsBackend, DnsSuiteTarget, run_all};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,6 +62,39 @@ fn txt(name: &str, value: &str) -> TxtRecord {
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
+}
+
+/// The fixture's state, read and written without the provider.
+struct FixtureBackend(Arc<CloudDnsFixture>);
+
+#[async_trait::async_trait]
+impl DnsBackend for FixtureBackend {
+    async fn read_txt(&self, name: &str) -> anyhow::Result<Vec<String>> {
+        Ok(self.0.txt(name))
+    }
+
+    async fn add_foreign(&self, name: &str, value: &str) -> anyhow::Result<()> {
+        self.0.add_foreign_txt(name, value)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clouddns_conforms() {
+    let Env { fx, key } = env();
+    let fx = Arc::new(fx);
+    let stranger = fx
+        .unknown_service_account("deleted@certpool-test.iam.gserviceaccount.com")
+        .unwrap();
+    let bad_cfg = config(&fx, Some(&stranger));
+    let target = DnsSuiteTarget {
+        label: "clouddns (fixture)".into(),
+        provider: provider_from(config(&fx, Some(&key))).unwrap(),
+        zone: "certpool.test".into(),
+        backend: Arc::new(FixtureBackend(fx.clone())),
+        bad_credentials: Box::new(move || provider_from(bad_cfg.clone()).map_err(anyhow::Error::from)),
+        provider_name: "gcp".into(),
+    };
+    run_all(&target).await.unwrap();
 }
 
 #[tokio::test]

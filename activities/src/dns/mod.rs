@@ -3,6 +3,7 @@
 pub mod clouddns;
 pub mod propagation;
 pub mod rfc2136;
+pub mod route53;
 
 use crate::secret_source;
 use certpool_domain::Failure;
@@ -31,6 +32,7 @@ pub fn from_config(name: &str, cfg: &DnsProviderConfig, base_dir: &Path) -> Resu
                 key.as_deref().map(|k| k.as_str()),
             )?))
         }
+        DnsProviderConfig::Route53(c) => Ok(Arc::new(route53::from_config(name, c, base_dir)?)),
     }
 }
 
