@@ -101,8 +101,13 @@ impl CertpoolActivityImpls {
         ctx: ActivityContext,
         req: DnsChangeRequest,
     ) -> Result<(), ActivityError> {
-        let zone = self.services.zone_of(&req.provider).act()?;
-        let wait = self.services.propagation.wait(&zone, &req.records);
+        let services = self.services.clone();
+        let wait = async move {
+            for (zone, records) in services.records_by_zone(&req.provider, &req.records).await? {
+                services.propagation.wait(&zone, &records).await?;
+            }
+            Ok::<(), Failure>(())
+        };
         tokio::pin!(wait);
         loop {
             tokio::select! {

@@ -5,6 +5,7 @@
 //! names and payload types match what the workflows call.
 
 pub mod acme;
+mod aws;
 pub mod dns;
 pub mod events;
 pub mod failure;
@@ -117,18 +118,33 @@ impl Services {
         })
     }
 
-    pub(crate) fn zone_of(&self, provider: &str) -> Result<String, Failure> {
-        self.config
-            .config
-            .dns
-            .get(provider)
-            .and_then(|c| c.zone().map(str::to_owned))
-            .ok_or_else(|| {
-                Failure::permanent(
-                    "config.unknown_dns",
-                    format!("no zone known for DNS provider {provider:?}"),
-                )
-            })
+    /// The records grouped by the zone (fully qualified) that holds them: the provider's one configured zone, or,
+    /// for a provider serving several zones, the zone it finds for each name.
+    pub(crate) async fn records_by_zone(
+        &self,
+        provider: &str,
+        records: &[certpool_domain::plugins::TxtRecord],
+    ) -> Result<BTreeMap<String, Vec<certpool_domain::plugins::TxtRecord>>, Failure> {
+        let unknown = || {
+            Failure::permanent(
+                "config.unknown_dns",
+                format!("no zone known for DNS provider {provider:?}"),
+            )
+        };
+        let cfg = self.config.config.dns.get(provider).ok_or_else(unknown)?;
+        let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
+        if let Some(zone) = cfg.zone() {
+            out.insert(format!("{}.", zone.trim_end_matches('.')), records.to_vec());
+            return Ok(out);
+        }
+        let dns = self.dns(provider)?;
+        for r in records {
+            let zone = dns.zone_of(&r.name).await?.ok_or_else(unknown)?;
+            out.entry(format!("{}.", zone.trim_end_matches('.')))
+                .or_default()
+                .push(r.clone());
+        }
+        Ok(out)
     }
 }
 

@@ -388,15 +388,89 @@ pub enum SecretSource {
 pub enum DnsProviderConfig {
     /// Dynamic updates (RFC 2136) signed with TSIG (RFC 8945), e.g. to BIND or Knot.
     Rfc2136(Rfc2136Config),
+    /// Google Cloud DNS (API v1).
+    Clouddns(ClouddnsConfig),
+    /// Amazon Route 53 hosted zones, through the Route 53 API.
+    Route53(Route53Config),
 }
 
 impl DnsProviderConfig {
-    /// The single zone a provider is bound to, when it is bound to one.
+    /// The single zone a provider is bound to, when it is bound to exactly one.
     pub fn zone(&self) -> Option<&str> {
-        match self {
-            Self::Rfc2136(r) => Some(&r.zone),
+        match self.zones().as_slice() {
+            [one] => Some(one),
+            _ => None,
         }
     }
+
+    /// The zones a provider may change. Empty means any zone its credentials reach (a
+    /// `route53` provider without a `zones` list finds the hosted zone per name).
+    pub fn zones(&self) -> Vec<&str> {
+        match self {
+            Self::Rfc2136(r) => vec![r.zone.as_str()],
+            Self::Route53(r) => r.zones.iter().map(String::as_str).collect(),
+            // The managed zone's DNS name is known only to the API.
+            Self::Clouddns(_) => Vec::new(),
+        }
+    }
+}
+
+/// Static AWS credentials, for workers that do not get theirs from the default AWS chain
+/// (environment, profile, web identity, ECS or EC2 instance role).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AwsCredentialsConfig {
+    /// Access key id (`AKIA…`).
+    pub access_key_id: SecretSource,
+    /// Secret access key.
+    pub secret_access_key: SecretSource,
+    /// Session token, for temporary credentials.
+    #[serde(default)]
+    pub session_token: Option<SecretSource>,
+}
+
+/// Settings of a Route 53 provider.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Route53Config {
+    /// Hosted zones (`example.net.`) this provider may change. Empty: the hosted zone of each
+    /// name is found by longest suffix among all zones the credentials can list.
+    #[serde(default)]
+    pub zones: Vec<String>,
+    /// Signing region. Route 53 is global; `us-east-1` serves the `aws` partition.
+    #[serde(default = "default_route53_region")]
+    pub region: String,
+    /// API endpoint override (`http://127.0.0.1:5000` for a test server).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Static credentials; without them the default AWS credential chain is used.
+    #[serde(default)]
+    pub credentials: Option<AwsCredentialsConfig>,
+    /// TTL of the challenge records.
+    #[serde(default = "default_txt_ttl")]
+    pub ttl: u32,
+    /// Per-request timeout of API calls.
+    #[serde(default = "default_aws_timeout")]
+    pub timeout: Duration,
+    /// How long `present` and `cleanup` wait for a change to reach `INSYNC`.
+    #[serde(default = "default_insync_timeout")]
+    pub insync_timeout: Duration,
+    /// Time between two `GetChange` polls.
+    #[serde(default = "default_insync_interval")]
+    pub insync_interval: Duration,
+}
+
+fn default_route53_region() -> String {
+    "us-east-1".into()
+}
+fn default_aws_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_insync_timeout() -> Duration {
+    Duration::from_secs(180)
+}
+fn default_insync_interval() -> Duration {
+    Duration::from_secs(2)
 }
 
 /// Settings of an RFC 2136 provider.
@@ -420,6 +494,76 @@ pub struct Rfc2136Config {
     /// Per-update timeout.
     #[serde(default = "default_dns_timeout")]
     pub timeout: Duration,
+}
+
+/// Settings of a Google Cloud DNS provider.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClouddnsConfig {
+    /// Project id that owns the managed zones.
+    pub project: String,
+    /// Managed zone name (not its DNS name). Without it, each record goes to the public zone of
+    /// the project whose DNS name is the longest suffix of the record's name.
+    #[serde(default)]
+    pub managed_zone: Option<String>,
+    /// Service-account key (the JSON file downloaded from IAM). Without it, Application Default
+    /// Credentials: `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's user credentials, then the
+    /// metadata server (workload identity on GKE, the VM's service account on GCE).
+    #[serde(default)]
+    pub credentials: Option<SecretSource>,
+    /// API endpoint instead of `https://dns.googleapis.com` (a private endpoint, a test fixture).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// TTL of the challenge records.
+    #[serde(default = "default_txt_ttl")]
+    pub ttl: u32,
+    /// Per-request timeout.
+    #[serde(default = "default_dns_timeout")]
+    pub timeout: Duration,
+    /// How long to wait for a submitted change to be done (live on Cloud DNS's servers).
+    #[serde(default = "default_change_timeout")]
+    pub change_timeout: Duration,
+}
+
+fn default_change_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+
+fn validate_clouddns(name: &str, c: &ClouddnsConfig, invalid: &Invalid<'_>) -> Result<(), ConfigError> {
+    // Project ids are 6-30 lowercase letters, digits and hyphens; older projects may carry a
+    // `domain.com:` prefix. Anything with a slash would change the request path.
+    if c.project.is_empty() || c.project.contains(['/', '?', '#']) || c.project.chars().any(char::is_whitespace) {
+        return Err(invalid(
+            &["dns", name, "project"],
+            format!("{:?} is not a Google Cloud project id", c.project),
+        ));
+    }
+    if let Some(z) = &c.managed_zone
+        && (z.is_empty() || z.ends_with('.') || !z.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-'))
+    {
+        return Err(invalid(
+            &["dns", name, "managed_zone"],
+            format!("{z:?} is not a managed zone name (the zone's name, e.g. \"acme-example-net\", not its DNS name)"),
+        ));
+    }
+    if let Some(e) = &c.endpoint
+        && !(e.starts_with("https://") || e.starts_with("http://"))
+    {
+        return Err(invalid(
+            &["dns", name, "endpoint"],
+            format!("{e:?} is not an http(s) URL"),
+        ));
+    }
+    if c.ttl == 0 {
+        return Err(invalid(&["dns", name, "ttl"], "must be at least 1".into()));
+    }
+    if c.timeout.get().is_zero() || c.change_timeout.get().is_zero() {
+        return Err(invalid(
+            &["dns", name],
+            "timeout and change_timeout must be positive".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn default_txt_ttl() -> u32 {
@@ -490,6 +634,38 @@ pub enum SecretStoreConfig {
     },
     /// HashiCorp Vault or OpenBao, KV version 2 secrets engine.
     Vault(VaultConfig),
+    /// AWS Secrets Manager, one binary secret per path.
+    #[serde(rename = "aws-secrets-manager")]
+    AwsSecretsManager(AwsSecretsManagerConfig),
+}
+
+/// Settings of the `aws-secrets-manager` secret store.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSecretsManagerConfig {
+    /// Region; without it the default AWS chain's region (`AWS_REGION`, profile, instance).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// API endpoint override (`http://127.0.0.1:5000` for a test server).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Static credentials; without them the default AWS credential chain is used.
+    #[serde(default)]
+    pub credentials: Option<AwsCredentialsConfig>,
+    /// Secret `p` is stored under the name `<prefix><p>`.
+    #[serde(default = "default_aws_secrets_prefix")]
+    pub prefix: String,
+    /// KMS key (id, alias or ARN) that encrypts new secrets; the account's default
+    /// `aws/secretsmanager` key when absent.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    /// Per-request timeout.
+    #[serde(default = "default_vault_timeout")]
+    pub timeout: Duration,
+}
+
+fn default_aws_secrets_prefix() -> String {
+    "certpool/".into()
 }
 
 /// Settings of the `vault` secret store.
@@ -855,6 +1031,25 @@ fn validate(
                     ));
                 }
             }
+            DnsProviderConfig::Clouddns(c) => validate_clouddns(name, c, invalid)?,
+            DnsProviderConfig::Route53(r) => {
+                for zone in &r.zones {
+                    let bare = zone.trim_end_matches('.');
+                    if bare.is_empty() || bare.split('.').any(str::is_empty) {
+                        return Err(invalid(
+                            &["dns", name, "zones"],
+                            format!("{zone:?} is not a DNS zone name"),
+                        ));
+                    }
+                }
+                validate_aws(&["dns", name], &r.region, r.endpoint.as_deref(), invalid)?;
+                if r.timeout.get().is_zero() || r.insync_interval.get().is_zero() {
+                    return Err(invalid(
+                        &["dns", name],
+                        "timeout and insync_interval must be positive".into(),
+                    ));
+                }
+            }
         }
     }
     for ns in &config.propagation.nameservers {
@@ -954,6 +1149,32 @@ fn validate(
             return Err(invalid(&["secrets", "timeout"], "must be positive".into()));
         }
     }
+    if let SecretStoreConfig::AwsSecretsManager(a) = &config.secrets {
+        validate_aws(
+            &["secrets"],
+            a.region.as_deref().unwrap_or("default"),
+            a.endpoint.as_deref(),
+            invalid,
+        )?;
+        // Secrets Manager names allow these characters; `..` would make paths ambiguous.
+        if a.prefix.contains("..")
+            || !a
+                .prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
+        {
+            return Err(invalid(
+                &["secrets", "prefix"],
+                format!(
+                    "{:?} may only contain A-Z, a-z, 0-9 and /_+=.@- (and no '..')",
+                    a.prefix
+                ),
+            ));
+        }
+        if a.timeout.get().is_zero() {
+            return Err(invalid(&["secrets", "timeout"], "must be positive".into()));
+        }
+    }
     let mut schemes = BTreeMap::new();
     for (name, s) in &config.schemes {
         let scheme = Scheme::parse(name, &s.sans).map_err(|e| invalid(&["schemes", name, "sans"], e.to_string()))?;
@@ -1019,15 +1240,27 @@ fn validate(
                 ),
             });
         }
-        if let Some(zone) = config.dns[&p.dns].zone() {
-            let zone = zone.trim_end_matches('.');
+        let zones: Vec<&str> = config.dns[&p.dns]
+            .zones()
+            .into_iter()
+            .map(|z| z.trim_end_matches('.'))
+            .collect();
+        if !zones.is_empty() {
             for san in &sans {
                 let host = san.trim_start_matches("*.");
-                if host != zone && !host.ends_with(&format!(".{zone}")) {
+                let inside = |zone: &&str| {
+                    host.eq_ignore_ascii_case(zone)
+                        || host.len() > zone.len()
+                            && host
+                                .to_ascii_lowercase()
+                                .ends_with(&format!(".{}", zone.to_ascii_lowercase()))
+                };
+                if !zones.iter().any(inside) {
                     return Err(invalid(
                         &["pools", name, "dns"],
                         format!(
-                            "SAN {san:?} is outside zone {zone:?} served by DNS provider {:?}",
+                            "SAN {san:?} is outside zone {} served by DNS provider {:?}",
+                            zones.iter().map(|z| format!("{z:?}")).collect::<Vec<_>>().join(", "),
                             p.dns
                         ),
                     ));
@@ -1054,6 +1287,27 @@ fn validate(
         );
     }
     Ok((pools, warnings))
+}
+
+/// Region and endpoint of an AWS plug-in: a region is a non-empty label, an endpoint an
+/// http(s) URL.
+fn validate_aws(
+    section: &[&str],
+    region: &str,
+    endpoint: Option<&str>,
+    invalid: &Invalid<'_>,
+) -> Result<(), ConfigError> {
+    if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        let key: Vec<&str> = section.iter().copied().chain(["region"]).collect();
+        return Err(invalid(&key, format!("{region:?} is not an AWS region name")));
+    }
+    if let Some(ep) = endpoint
+        && !(ep.starts_with("https://") || ep.starts_with("http://"))
+    {
+        let key: Vec<&str> = section.iter().copied().chain(["endpoint"]).collect();
+        return Err(invalid(&key, format!("{ep:?} is not an http(s) URL")));
+    }
+    Ok(())
 }
 
 fn keys<V>(m: &BTreeMap<String, V>) -> String {
@@ -1285,6 +1539,58 @@ dns = "bind"
             err,
             "test.toml:28: pools.aws-use1.scheme: unknown scheme \"zonal\"; defined: regional"
         );
+    }
+
+    const CLOUDDNS: &str = r#"[dns.bind]
+type = "clouddns"
+project = "certpool-dns"
+credentials = { file = "sa.json" }
+"#;
+
+    fn with_clouddns(extra: &str) -> String {
+        let start = MINIMAL.find("[dns.bind]").expect("dns section");
+        let end = MINIMAL.find("[secrets]").expect("secrets section");
+        format!("{}{CLOUDDNS}{extra}\n{}", &MINIMAL[..start], &MINIMAL[end..])
+    }
+
+    #[test]
+    fn clouddns_section_parses_with_defaults() {
+        let cfg = load(&with_clouddns("")).expect("clouddns config");
+        let DnsProviderConfig::Clouddns(c) = &cfg.config.dns["bind"] else {
+            panic!("not clouddns: {:?}", cfg.config.dns["bind"]);
+        };
+        assert_eq!(c.project, "certpool-dns");
+        assert_eq!(c.managed_zone, None);
+        assert_eq!(c.credentials, Some(SecretSource::File("sa.json".into())));
+        assert_eq!(
+            (c.ttl, c.timeout, c.change_timeout),
+            (60, Duration::from_secs(10), Duration::from_secs(120))
+        );
+        // No zone is known before the API is asked, so SANs are not checked against one.
+        assert_eq!(cfg.config.dns["bind"].zone(), None);
+    }
+
+    #[test]
+    fn clouddns_errors_name_the_key() {
+        let err = load(&with_clouddns("managed_zne = \"z\""))
+            .expect_err("typo")
+            .to_string();
+        assert!(err.contains("managed_zne"), "{err}");
+        let err = load(&with_clouddns("managed_zone = \"certpool.test.\""))
+            .expect_err("dns name")
+            .to_string();
+        assert!(
+            err.contains("dns.bind.managed_zone") && err.contains("not its DNS name"),
+            "{err}"
+        );
+        let err = load(&with_clouddns("endpoint = \"dns.googleapis.com\""))
+            .expect_err("no scheme")
+            .to_string();
+        assert!(err.contains("dns.bind.endpoint"), "{err}");
+        let err = load(&MINIMAL.replace("[dns.bind]\ntype = \"rfc2136\"", "[dns.bind]\ntype = \"clouddns\""))
+            .expect_err("rfc2136 keys under clouddns")
+            .to_string();
+        assert!(err.contains("server") || err.contains("project"), "{err}");
     }
 
     #[test]

@@ -29,6 +29,13 @@ pub trait DnsProvider: Send + Sync + std::fmt::Debug {
     async fn present(&self, records: &[TxtRecord]) -> Result<(), Failure>;
     /// Removes exactly these values.
     async fn cleanup(&self, records: &[TxtRecord]) -> Result<(), Failure>;
+    /// The zone apex (`example.net`) holding `name`, for providers that serve several zones and
+    /// find the zone themselves; `None` when the provider's config names its one zone. The
+    /// propagation check asks this zone's authoritative servers.
+    async fn zone_of(&self, name: &str) -> Result<Option<String>, Failure> {
+        let _ = name;
+        Ok(None)
+    }
 }
 
 /// Stores secret bytes by path.

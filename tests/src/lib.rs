@@ -22,6 +22,8 @@ pub const ZONE: &str = "certpool.test";
 pub const BLOCKED: &str = "blocked.certpool.test";
 
 pub mod bao;
+pub mod clouddns_fixture;
+pub mod dns_suite;
 pub mod nats;
 pub mod nginx;
 

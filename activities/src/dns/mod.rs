@@ -1,7 +1,9 @@
 //! DNS providers for DNS-01 challenges, one module per product, plus the propagation check.
 
+pub mod clouddns;
 pub mod propagation;
 pub mod rfc2136;
+pub mod route53;
 
 use crate::secret_source;
 use certpool_domain::Failure;
@@ -18,6 +20,19 @@ pub fn from_config(name: &str, cfg: &DnsProviderConfig, base_dir: &Path) -> Resu
             let secret = secret_source::resolve(&c.tsig_secret, base_dir, &format!("dns.{name}.tsig_secret"))?;
             Ok(Arc::new(rfc2136::Rfc2136::new(name, c, &secret)?))
         }
+        DnsProviderConfig::Clouddns(c) => {
+            let key = c
+                .credentials
+                .as_ref()
+                .map(|s| secret_source::resolve(s, base_dir, &format!("dns.{name}.credentials")))
+                .transpose()?;
+            Ok(Arc::new(clouddns::CloudDns::new(
+                name,
+                c,
+                key.as_deref().map(|k| k.as_str()),
+            )?))
+        }
+        DnsProviderConfig::Route53(c) => Ok(Arc::new(route53::from_config(name, c, base_dir)?)),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Secret stores, one module per product.
 
+pub mod aws;
 pub mod local;
 pub mod vault;
 
@@ -23,6 +24,7 @@ pub fn from_config(cfg: &SecretStoreConfig, base_dir: &Path) -> Result<Arc<dyn S
             Ok(Arc::new(local::LocalSecretStore::open(root, &key)?))
         }
         SecretStoreConfig::Vault(v) => Ok(Arc::new(vault::VaultSecretStore::new(v, base_dir)?)),
+        SecretStoreConfig::AwsSecretsManager(a) => Ok(Arc::new(aws::AwsSecretsManagerStore::new(a, base_dir)?)),
     }
 }
 
