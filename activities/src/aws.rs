@@ -160,12 +160,13 @@ where
             } else if status >= 500 {
                 ErrorClass::Transient
             } else if status == 403 {
-                // A 403 without a known code is still an authorization problem.
+                // A 403 whose code the SDK could not read: the key was refused or the action is
+                // not allowed; either way retrying cannot help.
                 return AwsError {
                     class: ErrorClass::Permanent,
+                    message: format!("{message}credentials refused or action not allowed"),
                     code,
-                    message,
-                    credentials: false,
+                    credentials: true,
                     denied: true,
                 };
             } else {

@@ -23,8 +23,10 @@ pub const BLOCKED: &str = "blocked.certpool.test";
 
 pub mod bao;
 pub mod dns_suite;
+pub mod moto;
 pub mod nats;
 pub mod nginx;
+pub mod route53_backend;
 
 /// The repository checkout (for `.venv/bin/...`).
 pub fn repo_root() -> PathBuf {
