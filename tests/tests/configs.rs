@@ -61,10 +61,11 @@ fn aws_examples_select_route53_and_secrets_manager() {
     assert!(matches!(cfg.config.secrets, SecretStoreConfig::AwsSecretsManager(_)));
     let cfg = LoadedConfig::from_file(&dir.join("aws-secrets-manager.toml"), &|_| None).unwrap();
     assert!(matches!(cfg.config.secrets, SecretStoreConfig::AwsSecretsManager(_)));
-    // Strict: unknown keys and an unknown store type are named.
-    let text = std::fs::read_to_string(dir.join("route53.toml"))
-        .unwrap()
-        .replace("insync_interval = \"2s\"", "insync_interval = \"2s\"\nhosted_zone = \"Z1\"");
+    // Strict: an unknown key is named with its line.
+    let text = std::fs::read_to_string(dir.join("route53.toml")).unwrap().replace(
+        "insync_interval = \"2s\"",
+        "insync_interval = \"2s\"\nhosted_zone = \"Z1\"",
+    );
     let err = LoadedConfig::from_str(&text, "route53.toml", ".".into(), &|_| None)
         .unwrap_err()
         .to_string();
