@@ -139,10 +139,16 @@ where
         SdkError::ServiceError(se) => {
             let e = se.err();
             let status = se.raw().status().as_u16();
-            let code = e.code().map(str::to_owned);
+            // A server whose error document the SDK cannot read for this protocol (moto answers
+            // IAM denials as `<ErrorResponse><Errors><Error>` XML to every service) still names
+            // the code in the body.
+            let body = se.raw().body().bytes().map(String::from_utf8_lossy).unwrap_or_default();
+            let code = e.code().map(str::to_owned).or_else(|| xml_element(&body, "Code"));
             let text = e
                 .message()
-                .unwrap_or("")
+                .map(str::to_owned)
+                .or_else(|| xml_element(&body, "Message"))
+                .unwrap_or_default()
                 .split_whitespace()
                 .collect::<Vec<_>>()
                 .join(" ");
@@ -160,12 +166,13 @@ where
             } else if status >= 500 {
                 ErrorClass::Transient
             } else if status == 403 {
-                // A 403 without a known code is still an authorization problem.
+                // A 403 whose code the SDK could not read: the key was refused or the action is
+                // not allowed; either way retrying cannot help.
                 return AwsError {
                     class: ErrorClass::Permanent,
+                    message: format!("{message}credentials refused or action not allowed"),
                     code,
-                    message,
-                    credentials: false,
+                    credentials: true,
                     denied: true,
                 };
             } else {
@@ -205,6 +212,15 @@ where
             }
         }
     }
+}
+
+/// The text of the first `<name>…</name>` in an XML document, if short and plain.
+fn xml_element(body: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = body.find(&open)? + open.len();
+    let len = body[start..].find('<')?;
+    let text = body[start..start + len].trim();
+    (!text.is_empty() && text.len() <= 300).then(|| text.to_owned())
 }
 
 impl AwsError {

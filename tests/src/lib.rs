@@ -24,8 +24,11 @@ pub const BLOCKED: &str = "blocked.certpool.test";
 pub mod bao;
 pub mod clouddns_fixture;
 pub mod dns_suite;
+pub mod moto;
 pub mod nats;
 pub mod nginx;
+pub mod route53_backend;
+pub mod route53_bridge;
 
 /// The repository checkout (for `.venv/bin/...`).
 pub fn repo_root() -> PathBuf {
@@ -245,43 +248,18 @@ zone "{ZONE}" {{
         })?;
 
         // pebble, resolving challenges through BIND.
-        let (pebble_port, mgmt_port) = (free_port(), free_port());
         let pebble_dir = dir.join("pebble");
         std::fs::create_dir_all(&pebble_dir)?;
         let (ca_pem, cert_pem, key_pem) = pebble_tls()?;
         std::fs::write(pebble_dir.join("tls-ca.pem"), ca_pem)?;
         std::fs::write(pebble_dir.join("cert.pem"), cert_pem)?;
         std::fs::write(pebble_dir.join("key.pem"), key_pem)?;
-        std::fs::write(
-            pebble_dir.join("pebble.json"),
-            format!(
-                r#"{{"pebble": {{
-  "listenAddress": "127.0.0.1:{pebble_port}",
-  "managementListenAddress": "127.0.0.1:{mgmt_port}",
-  "certificate": "{d}/cert.pem",
-  "privateKey": "{d}/key.pem",
-  "httpPort": {h},
-  "tlsPort": {t},
-  "ocspResponderURL": "",
-  "externalAccountBindingRequired": false,
-  "domainBlocklist": ["{BLOCKED}"],
-  "certificateValidityPeriod": {validity}
-}}}}"#,
-                d = pebble_dir.display(),
-                h = free_port(),
-                t = free_port(),
-            ),
-        )?;
-        let mut pebble = Proc::spawn(
-            "pebble",
+        let (mut pebble, pebble_port, mgmt_port) = spawn_pebble(
             &pebble_bin,
-            &[
-                "-config",
-                pebble_dir.join("pebble.json").to_str().unwrap(),
-                "-dnsserver",
-                &dns_server,
-            ],
-            &[("PEBBLE_VA_NOSLEEP", "1"), ("PEBBLE_AUTHZREUSE", "100")],
+            &pebble_dir,
+            &pebble_dir,
+            &dns_server,
+            validity,
             dir.join("pebble.log"),
         )?;
 
@@ -349,15 +327,28 @@ zone "{ZONE}" {{
 
     /// pebble's current issuing root (PEM).
     pub fn issuing_root(&self) -> Result<String> {
-        let out = Command::new("curl")
-            .args(["-sSf", "--cacert"])
-            .arg(&self.pebble_tls_ca)
-            .arg(format!("https://127.0.0.1:{}/roots/0", self.pebble_mgmt_port))
-            .output()?;
-        if !out.status.success() {
-            bail!("fetching pebble's root: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        Ok(String::from_utf8(out.stdout)?)
+        pebble_root(&self.pebble_tls_ca, self.pebble_mgmt_port)
+    }
+
+    /// Another pebble, resolving challenges through `dns_server` (`ip:port`), with the same HTTPS
+    /// certificate as the stack's (so configs trust it through `pebble_tls_ca`) and 90-day
+    /// certificates. Stops when the returned guard is dropped.
+    pub fn extra_pebble(&self, name: &str, dns_server: &str) -> Result<Pebble> {
+        let bin = find_binary("CERTPOOL_PEBBLE_BIN", &[PathBuf::from("/usr/bin/pebble")], "pebble")?;
+        let dir = self.dir.join(name);
+        std::fs::create_dir_all(&dir)?;
+        let tls_dir = self.pebble_tls_ca.parent().unwrap();
+        let (mut proc, port, mgmt_port) =
+            spawn_pebble(&bin, &dir, tls_dir, dns_server, 7_776_000, dir.join("pebble.log"))?;
+        wait_until(name, &mut [&mut proc], Duration::from_secs(20), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok() && TcpStream::connect(("127.0.0.1", mgmt_port)).is_ok()
+        })?;
+        Ok(Pebble {
+            directory: format!("https://127.0.0.1:{port}/dir"),
+            tls_ca: self.pebble_tls_ca.clone(),
+            mgmt_port,
+            _proc: proc,
+        })
     }
 
     /// Runs the `temporal` CLI against the stack and returns stdout.
@@ -376,6 +367,80 @@ zone "{ZONE}" {{
     pub fn process_count(&self) -> usize {
         self.procs.len()
     }
+}
+
+/// A pebble of its own (see [`Stack::extra_pebble`]).
+pub struct Pebble {
+    /// ACME directory URL.
+    pub directory: String,
+    tls_ca: PathBuf,
+    mgmt_port: u16,
+    _proc: Proc,
+}
+
+impl Pebble {
+    /// This pebble's current issuing root (PEM).
+    pub fn issuing_root(&self) -> Result<String> {
+        pebble_root(&self.tls_ca, self.mgmt_port)
+    }
+}
+
+fn pebble_root(tls_ca: &Path, mgmt_port: u16) -> Result<String> {
+    let out = Command::new("curl")
+        .args(["-sSf", "--cacert"])
+        .arg(tls_ca)
+        .arg(format!("https://127.0.0.1:{mgmt_port}/roots/0"))
+        .output()?;
+    if !out.status.success() {
+        bail!("fetching pebble's root: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// Writes a pebble config into `dir` (HTTPS certificate and key from `tls_dir`) and starts it;
+/// returns the process, the ACME port and the management port.
+fn spawn_pebble(
+    bin: &Path,
+    dir: &Path,
+    tls_dir: &Path,
+    dns_server: &str,
+    validity: u64,
+    log: PathBuf,
+) -> Result<(Proc, u16, u16)> {
+    let (port, mgmt_port) = (free_port(), free_port());
+    std::fs::write(
+        dir.join("pebble.json"),
+        format!(
+            r#"{{"pebble": {{
+  "listenAddress": "127.0.0.1:{port}",
+  "managementListenAddress": "127.0.0.1:{mgmt_port}",
+  "certificate": "{t}/cert.pem",
+  "privateKey": "{t}/key.pem",
+  "httpPort": {h},
+  "tlsPort": {tls},
+  "ocspResponderURL": "",
+  "externalAccountBindingRequired": false,
+  "domainBlocklist": ["{BLOCKED}"],
+  "certificateValidityPeriod": {validity}
+}}}}"#,
+            t = tls_dir.display(),
+            h = free_port(),
+            tls = free_port(),
+        ),
+    )?;
+    let proc = Proc::spawn(
+        "pebble",
+        bin,
+        &[
+            "-config",
+            dir.join("pebble.json").to_str().unwrap(),
+            "-dnsserver",
+            dns_server,
+        ],
+        &[("PEBBLE_VA_NOSLEEP", "1"), ("PEBBLE_AUTHZREUSE", "100")],
+        log,
+    )?;
+    Ok((proc, port, mgmt_port))
 }
 
 fn rand_bytes(n: usize) -> Vec<u8> {

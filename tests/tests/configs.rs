@@ -48,3 +48,34 @@ fn unknown_key_in_an_example_is_rejected_with_its_name() {
         .to_string();
     assert!(err.contains("paht") && err.contains("line"), "{err}");
 }
+
+#[test]
+fn aws_examples_select_route53_and_secrets_manager() {
+    use certpool_domain::config::{DnsProviderConfig, SecretStoreConfig};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples");
+    let cfg = LoadedConfig::from_file(&dir.join("route53.toml"), &|_| None).unwrap();
+    let DnsProviderConfig::Route53(r) = &cfg.config.dns["route53"] else {
+        panic!("not route53")
+    };
+    assert_eq!(r.zones, vec!["aws.example.net."]);
+    assert!(matches!(cfg.config.secrets, SecretStoreConfig::AwsSecretsManager(_)));
+    let cfg = LoadedConfig::from_file(&dir.join("aws-secrets-manager.toml"), &|_| None).unwrap();
+    assert!(matches!(cfg.config.secrets, SecretStoreConfig::AwsSecretsManager(_)));
+    // Strict: an unknown key is named with its line.
+    let text = std::fs::read_to_string(dir.join("route53.toml")).unwrap().replace(
+        "insync_interval = \"2s\"",
+        "insync_interval = \"2s\"\nhosted_zone = \"Z1\"",
+    );
+    let err = LoadedConfig::from_str(&text, "route53.toml", ".".into(), &|_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("hosted_zone") && err.contains("line"), "{err}");
+    // A SAN outside the configured zones is rejected.
+    let text = std::fs::read_to_string(dir.join("route53.toml"))
+        .unwrap()
+        .replace("{cloud}.aws.example.net\"]", "{cloud}.example.org\"]");
+    let err = LoadedConfig::from_str(&text, "route53.toml", ".".into(), &|_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("outside zone"), "{err}");
+}

@@ -4,10 +4,14 @@
 #![allow(clippy::unwrap_used)]
 
 use certpool_activities::dns::from_config;
-use certpool_domain::config::{DnsProviderConfig, Rfc2136Config, TsigAlgorithm};
+use certpool_domain::config::{
+    AwsCredentialsConfig, DnsProviderConfig, Rfc2136Config, Route53Config, SecretSource, TsigAlgorithm,
+};
 use certpool_domain::duration::Duration;
 use certpool_tests::dns_suite::{BindBackend, DnsSuiteTarget, run_all};
-use certpool_tests::{ZONE, stack};
+use certpool_tests::moto::{AccessKey, MotoServer, moto, moto_open};
+use certpool_tests::route53_backend::Route53Backend;
+use certpool_tests::{ZONE, stack, unique_label};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,7 +21,7 @@ fn rfc2136(server: &str, secret: &str) -> DnsProviderConfig {
         zone: format!("{ZONE}."),
         tsig_key_name: "certpool-key.".into(),
         tsig_algorithm: TsigAlgorithm::HmacSha256,
-        tsig_secret: certpool_domain::config::SecretSource::Value(secret.to_owned()),
+        tsig_secret: SecretSource::Value(secret.to_owned()),
         ttl: 5,
         timeout: Duration::from_secs(5),
     })
@@ -43,6 +47,47 @@ async fn rfc2136_conforms() {
             from_config("bind", &rfc2136(&server, wrong), Path::new("/")).map_err(anyhow::Error::from)
         }),
         provider_name: "bind".into(),
+    };
+    run_all(&target).await.unwrap();
+}
+
+fn route53_config(server: &MotoServer, zones: &[&str], key: &AccessKey) -> DnsProviderConfig {
+    DnsProviderConfig::Route53(Route53Config {
+        zones: zones.iter().map(|z| (*z).to_owned()).collect(),
+        region: "us-east-1".into(),
+        endpoint: Some(server.endpoint()),
+        credentials: Some(AwsCredentialsConfig {
+            access_key_id: SecretSource::Value(key.id.clone()),
+            secret_access_key: SecretSource::Value(key.secret.clone()),
+            session_token: None,
+        }),
+        ttl: 5,
+        timeout: Duration::from_secs(10),
+        insync_timeout: Duration::from_secs(10),
+        insync_interval: Duration::from_millis(200),
+    })
+}
+
+#[tokio::test]
+async fn route53_conforms() {
+    let m = moto_open();
+    let zone = format!("{}.r53.test", unique_label("z"));
+    let zone_id = m.create_zone(&zone).await.unwrap();
+    let provider = from_config("r53", &route53_config(m, &[], &m.dns), Path::new("/")).unwrap();
+    let bad_key = AccessKey {
+        id: "AKIAUNKNOWNKEY000000".into(),
+        secret: "not-the-secret".into(),
+    };
+    let target = DnsSuiteTarget {
+        label: "route53 (moto)".into(),
+        provider,
+        zone: zone.clone(),
+        backend: Arc::new(Route53Backend::new(m, &zone_id).await),
+        bad_credentials: Box::new(move || {
+            // The server with IAM authentication: the open one accepts any key.
+            from_config("r53", &route53_config(moto(), &[], &bad_key), Path::new("/")).map_err(anyhow::Error::from)
+        }),
+        provider_name: "r53".into(),
     };
     run_all(&target).await.unwrap();
 }

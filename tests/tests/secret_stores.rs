@@ -1,14 +1,18 @@
 //! One conformance suite for every secret store: `local` on a temp directory, `vault` against a
-//! real OpenBao dev server with token and with AppRole auth. Vault-only tests cover what only a
-//! server can do: a denying policy, a server that is gone, and KV v2 versions.
+//! real OpenBao dev server with token and with AppRole auth, `aws-secrets-manager` against a real
+//! moto server with IAM authentication on. Server-only tests cover what only a server can do: a
+//! denying policy, rejected credentials, a server that is gone, and versions.
 
 #![allow(clippy::unwrap_used)]
 
 use certpool_activities::secrets::from_config;
 use certpool_domain::ErrorClass;
-use certpool_domain::config::{SecretSource, SecretStoreConfig, VaultAuth, VaultConfig};
+use certpool_domain::config::{
+    AwsCredentialsConfig, AwsSecretsManagerConfig, SecretSource, SecretStoreConfig, VaultAuth, VaultConfig,
+};
 use certpool_domain::plugins::SecretStore;
 use certpool_tests::bao::BaoServer;
+use certpool_tests::moto::{AccessKey, moto};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -172,4 +176,164 @@ async fn vault_keeps_versions() {
     let meta = server.api("GET", "secret/metadata/certpool/certs/v/key", None).unwrap();
     assert_eq!(meta["data"]["current_version"], 2, "{meta}");
     assert_eq!(store.get("certs/v/key").await.unwrap().as_deref(), Some(&b"two"[..]));
+}
+
+fn aws(endpoint: &str, key: &AccessKey, prefix: &str) -> Arc<dyn SecretStore> {
+    let cfg = SecretStoreConfig::AwsSecretsManager(AwsSecretsManagerConfig {
+        region: Some("us-east-1".into()),
+        endpoint: Some(endpoint.to_owned()),
+        credentials: Some(AwsCredentialsConfig {
+            access_key_id: SecretSource::Value(key.id.clone()),
+            secret_access_key: SecretSource::Value(key.secret.clone()),
+            session_token: None,
+        }),
+        prefix: prefix.to_owned(),
+        kms_key_id: None,
+        timeout: certpool_domain::duration::Duration::from_secs(5),
+    });
+    from_config(&cfg, Path::new("/")).unwrap()
+}
+
+/// A prefix of its own per test: the tests share one moto server.
+fn aws_prefix() -> String {
+    format!("certpool/{}/", certpool_tests::unique_label("t"))
+}
+
+#[tokio::test]
+async fn aws_secrets_manager_conforms() {
+    let m = moto();
+    let store = aws(&m.endpoint(), &m.secrets, &aws_prefix());
+    conformance(&*store).await;
+    assert!(!format!("{store:?}").contains(&m.secrets.secret));
+}
+
+#[tokio::test]
+async fn aws_secrets_manager_lists_only_its_prefix_and_pages() {
+    let m = moto();
+    let (p1, p2) = (aws_prefix(), aws_prefix());
+    let (a, b) = (aws(&m.endpoint(), &m.secrets, &p1), aws(&m.endpoint(), &m.secrets, &p2));
+    // More than one page of ListSecrets (100 per page).
+    for i in 0..105 {
+        a.put(&format!("certs/c{i:03}/key"), b"k").await.unwrap();
+    }
+    b.put("certs/other/key", b"k").await.unwrap();
+    let listed = a.list("certs/").await.unwrap();
+    assert_eq!(listed.len(), 105, "{listed:?}");
+    assert_eq!(listed[0], "certs/c000/key");
+    assert_eq!(b.list("").await.unwrap(), vec!["certs/other/key"]);
+}
+
+#[tokio::test]
+async fn aws_secrets_manager_keeps_versions_and_deletes_without_recovery() {
+    let m = moto();
+    let prefix = aws_prefix();
+    let store = aws(&m.endpoint(), &m.secrets, &prefix);
+    store.put("certs/v/key", b"one").await.unwrap();
+    store.put("certs/v/key", b"two").await.unwrap();
+    let admin = m.secrets_admin().await;
+    let versions = admin
+        .list_secret_version_ids()
+        .secret_id(format!("{prefix}certs/v/key"))
+        .send()
+        .await
+        .unwrap();
+    let stages: Vec<Vec<String>> = versions
+        .versions()
+        .iter()
+        .map(|v| v.version_stages().to_vec())
+        .collect();
+    assert_eq!(stages.len(), 2, "{stages:?}");
+    assert!(
+        stages.iter().any(|s| s.contains(&"AWSCURRENT".to_owned())),
+        "{stages:?}"
+    );
+    assert!(
+        stages.iter().any(|s| s.contains(&"AWSPREVIOUS".to_owned())),
+        "{stages:?}"
+    );
+    assert_eq!(store.get("certs/v/key").await.unwrap().as_deref(), Some(&b"two"[..]));
+    // Deleted without a recovery window: gone at once, and the name can be written again.
+    store.delete("certs/v/key").await.unwrap();
+    let err = admin
+        .describe_secret()
+        .secret_id(format!("{prefix}certs/v/key"))
+        .send()
+        .await
+        .expect_err("deleted secret still described");
+    assert!(format!("{err:?}").contains("ResourceNotFound"), "{err:?}");
+    store.put("certs/v/key", b"three").await.unwrap();
+    assert_eq!(store.get("certs/v/key").await.unwrap().as_deref(), Some(&b"three"[..]));
+}
+
+#[tokio::test]
+async fn aws_secrets_manager_denied_action_is_a_clear_permanent_error() {
+    let m = moto();
+    let prefix = aws_prefix();
+    aws(&m.endpoint(), &m.secrets, &prefix)
+        .put("certs/x/key", b"v")
+        .await
+        .unwrap();
+    let read_only = aws(&m.endpoint(), &m.secrets_read_only, &prefix);
+    assert_eq!(read_only.get("certs/x/key").await.unwrap().as_deref(), Some(&b"v"[..]));
+    let nobody = aws(&m.endpoint(), &m.nobody, &prefix);
+    for err in [
+        read_only.put("certs/x/key", b"w").await.unwrap_err(),
+        read_only.delete("certs/x/key").await.unwrap_err(),
+        nobody.get("certs/x/key").await.unwrap_err(),
+        nobody.list("certs/").await.unwrap_err(),
+    ] {
+        assert_eq!(
+            (err.class, err.kind.as_str()),
+            (ErrorClass::Permanent, "secrets.permission"),
+            "{err}"
+        );
+        assert!(err.message.contains("permission denied for secret"), "{err}");
+        assert!(err.message.contains("AccessDenied"), "{err}");
+        assert!(!err.to_string().contains(&m.secrets_read_only.secret), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn aws_secrets_manager_rejected_key_and_missing_server() {
+    let m = moto();
+    let bad = AccessKey {
+        id: "AKIAUNKNOWNKEY000000".into(),
+        secret: "wrong-secret".into(),
+    };
+    let err = aws(&m.endpoint(), &bad, &aws_prefix())
+        .get("certs/a/key")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.class, err.kind.as_str()),
+        (ErrorClass::Permanent, "secrets.auth"),
+        "{err}"
+    );
+    assert!(err.message.contains("certs/a/key"), "{err}");
+    assert!(!err.to_string().contains("wrong-secret"), "{err}");
+    // A known key with the wrong secret fails the signature check.
+    let forged = AccessKey {
+        id: m.secrets.id.clone(),
+        secret: "wrong-secret".into(),
+    };
+    let err = aws(&m.endpoint(), &forged, &aws_prefix())
+        .put("certs/a/key", b"v")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.class, err.kind.as_str()),
+        (ErrorClass::Permanent, "secrets.auth"),
+        "{err}"
+    );
+    // Nothing listens there: transient.
+    let gone = format!("http://127.0.0.1:{}", certpool_tests::free_port());
+    let err = aws(&gone, &m.secrets, &aws_prefix())
+        .get("certs/a/key")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.class, err.kind.as_str()),
+        (ErrorClass::Transient, "secrets.unavailable"),
+        "{err}"
+    );
 }

@@ -185,7 +185,9 @@ impl Route53 {
                 ErrorClass::Permanent => "dns.rejected",
             }
         };
-        let hint = if e.credentials {
+        let hint = if e.credentials && e.denied {
+            " (check the access key of this provider, the worker's AWS credential chain and the IAM policy)"
+        } else if e.credentials {
             " (check the access key of this provider or the worker's AWS credential chain)"
         } else if e.denied {
             " (the IAM policy does not allow this action; see docs/dns-route53.md)"

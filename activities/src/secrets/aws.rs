@@ -74,7 +74,7 @@ impl AwsSecretsManagerStore {
                 _ => "secrets.unavailable",
             }
         };
-        let context = if e.denied {
+        let context = if e.denied && !e.credentials {
             format!("permission denied for secret {path:?}: Secrets Manager {what}")
         } else {
             format!("Secrets Manager {what} (secret {path:?})")

@@ -1,0 +1,136 @@
+//! DNS-01 end to end through Route 53: a pool fills with certificates whose challenges the
+//! `route53` provider wrote into moto, pebble validated through a small authoritative DNS server
+//! that answers from moto's record sets (`certpool_tests::route53_bridge`), and the propagation
+//! check queried the same server.
+
+#![allow(clippy::unwrap_used)]
+
+use anyhow::{Result, anyhow};
+use certpool::fill::{self, FillResult};
+use certpool_domain::plugins::CertFilter;
+use certpool_tests::dns_suite::DnsBackend;
+use certpool_tests::moto::moto_open;
+use certpool_tests::route53_backend::Route53Backend;
+use certpool_tests::{WorkerGuard, route53_bridge, setup_full, stack, txt_values_sync, unique_label};
+use std::time::{Duration, Instant};
+use x509_parser::pem::Pem;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_fills_through_route53_and_pebble_validates_through_its_records() -> Result<()> {
+    let started = Instant::now();
+    let m = moto_open();
+    let zone = format!("{}.r53.test", unique_label("e2e"));
+    let zone_id = m.create_zone(&zone).await?;
+    // A zone that is a suffix of ours: the provider must pick the longest one.
+    m.create_zone("r53.test").await.ok();
+    let bridge = route53_bridge::start(m)?;
+    let pebble = stack().extra_pebble("pebble-r53", &bridge.addr)?;
+
+    let pool = unique_label("r53-");
+    let schemes_and_pools = format!(
+        r#"
+[schemes.regional]
+sans = ["*.{{region}}.{{cloud}}.{zone}", "{{region}}.{{cloud}}.{zone}", "api.{{region}}.{{cloud}}.{zone}"]
+
+[pools.{pool}]
+scheme = "regional"
+cloud = "aws"
+region = "us-east-1"
+target_size = 2
+min_remaining_lifetime = "1d"
+ca = "pebble"
+dns = "r53"
+"#
+    );
+    let extra = format!(
+        r#"
+[dns.r53]
+type = "route53"
+endpoint = "{endpoint}"
+credentials = {{ access_key_id = {{ value = "{id}" }}, secret_access_key = {{ value = "{secret}" }} }}
+ttl = 5
+insync_interval = "200ms"
+
+[propagation]
+nameservers = ["{bridge}"]
+timeout = "30s"
+interval = "100ms"
+"#,
+        endpoint = m.endpoint(),
+        id = m.dns.id,
+        secret = m.dns.secret,
+        bridge = bridge.addr,
+    );
+    let setup = setup_full("r53-e2e", None, &schemes_and_pools, &pebble.directory, &extra)?;
+    let _worker = WorkerGuard::start(&setup);
+    let client = certpool::temporal::connect(&setup.cfg.config.temporal, "it").await?;
+    let pools = vec![pool.clone()];
+    fill::start(&client, &setup.cfg, &pools).await?;
+    let results = fill::wait(&client, &pools, Some(Duration::from_secs(120)), |_| {}).await?;
+    match &results[&pool] {
+        FillResult::Full(o) => assert_eq!((o.ready, o.target), (2, 2)),
+        FillResult::Failed(why) => panic!("fill failed: {why}"),
+    }
+    eprintln!("route53 end to end: pool of 2 filled in {:?}", started.elapsed());
+
+    // The certificates chain to this pebble's root and carry exactly the pool's SANs.
+    let spec = setup.cfg.pool(&pool).map_err(|m| anyhow!(m))?;
+    let inventory = certpool_activities::inventory::from_config(
+        &setup.cfg.config.inventory,
+        &setup.cfg.base_dir,
+        &setup.cfg.config.events,
+    )
+    .map_err(|f| anyhow!("{f}"))?;
+    let secrets = certpool_activities::secrets::from_config(&setup.cfg.config.secrets, &setup.cfg.base_dir)
+        .map_err(|f| anyhow!("{f}"))?;
+    let certs = inventory
+        .list(&CertFilter::default())
+        .await
+        .map_err(|f| anyhow!("{f}"))?;
+    assert_eq!(certs.len(), 2);
+    let root_pem = pebble.issuing_root()?;
+    let root_der = Pem::iter_from_buffer(root_pem.as_bytes()).next().unwrap()?.contents;
+    let (_, root) = x509_parser::parse_x509_certificate(&root_der)?;
+    for cert in &certs {
+        let chain = secrets
+            .get(&cert.chain_ref)
+            .await
+            .map_err(|f| anyhow!("{f}"))?
+            .expect("chain stored");
+        let pems: Vec<Pem> = Pem::iter_from_buffer(&chain).collect::<Result<_, _>>()?;
+        let parsed: Vec<_> = pems
+            .iter()
+            .map(|p| x509_parser::parse_x509_certificate(&p.contents).unwrap().1)
+            .collect();
+        for pair in parsed.windows(2) {
+            pair[0].verify_signature(Some(pair[1].public_key()))?;
+        }
+        parsed.last().unwrap().verify_signature(Some(root.public_key()))?;
+        let mut sans: Vec<String> = parsed[0]
+            .subject_alternative_name()?
+            .unwrap()
+            .value
+            .general_names
+            .iter()
+            .filter_map(|n| match n {
+                x509_parser::extensions::GeneralName::DNSName(d) => Some((*d).to_owned()),
+                _ => None,
+            })
+            .collect();
+        let mut want = spec.sans.clone();
+        sans.sort();
+        want.sort();
+        assert_eq!(sans, want);
+    }
+
+    // Clean-up left no challenge record: not in moto, and not served by the bridge.
+    let backend = Route53Backend::new(m, &zone_id).await;
+    for host in ["us-east-1.aws", "api.us-east-1.aws"] {
+        let name = format!("_acme-challenge.{host}.{zone}");
+        assert!(backend.read_txt(&name).await?.is_empty(), "{name} left in Route 53");
+        let addr = bridge.addr.clone();
+        let served = tokio::task::spawn_blocking(move || txt_values_sync(&addr, &name)).await??;
+        assert!(served.is_empty(), "bridge still serves {served:?}");
+    }
+    Ok(())
+}
