@@ -12,6 +12,9 @@ use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_workflow::{WorkflowContext, WorkflowResult, join};
 
+/// Patch id of the change that made key generation and recording local activities.
+const LOCAL_KEY_AND_RECORD: &str = "local-key-and-record";
+
 /// Issues one certificate: order, DNS-01 present, propagation check, validation, key and CSR,
 /// finalize, store, record as pooled. DNS clean-up always runs once records were presented.
 #[workflow]
@@ -23,6 +26,8 @@ impl IssueCertificate {
     /// Runs the issuance.
     #[run(name = workflow_names::ISSUE_CERTIFICATE)]
     pub async fn run(ctx: &mut WorkflowContext<Self>, req: IssueRequest) -> WorkflowResult<IssuedCertificate> {
+        // Runs from before this patch generated the key and recorded as regular activities.
+        let local = ctx.patched(LOCAL_KEY_AND_RECORD);
         let order = ctx
             .execute_activity(
                 CertpoolActivities::new_order,
@@ -42,15 +47,20 @@ impl IssueCertificate {
         let has_challenges = !dns.records.is_empty();
 
         // The key does not depend on DNS, so it is made while the challenge records propagate.
-        let keygen = ctx.execute_activity(
-            CertpoolActivities::generate_key,
-            KeyRequest {
-                cert_id: req.cert_id.clone(),
-                sans: req.sans.clone(),
-                algorithm: req.key_algorithm,
-            },
-            options::local(),
-        );
+        let key_req = KeyRequest {
+            cert_id: req.cert_id.clone(),
+            sans: req.sans.clone(),
+            algorithm: req.key_algorithm,
+        };
+        let keygen = async {
+            if local {
+                ctx.execute_local_activity(CertpoolActivities::generate_key, key_req, options::local_work())
+                    .await
+            } else {
+                ctx.execute_activity(CertpoolActivities::generate_key, key_req, options::local())
+                    .await
+            }
+        };
         let deadline = req.challenge_deadline_ms.map(Duration::from_millis);
         let challenge = async {
             if !has_challenges {
@@ -107,20 +117,22 @@ impl IssueCertificate {
                 )
                 .await
                 .map_err(|e| annotate(e, "finalize"))?;
-            ctx.execute_activity(
-                CertpoolActivities::record_issued,
-                RecordIssuedRequest {
-                    cert_id: req.cert_id.clone(),
-                    pool: req.pool.clone(),
-                    ca: req.ca.clone(),
-                    sans: req.sans.clone(),
-                    key_ref: key.key_ref,
-                    chain_pem: chain.pem,
-                    successor_of: req.successor_of.clone(),
-                },
-                options::local(),
-            )
-            .await
+            let record = RecordIssuedRequest {
+                cert_id: req.cert_id.clone(),
+                pool: req.pool.clone(),
+                ca: req.ca.clone(),
+                sans: req.sans.clone(),
+                key_ref: key.key_ref,
+                chain_pem: chain.pem,
+                successor_of: req.successor_of.clone(),
+            };
+            if local {
+                ctx.execute_local_activity(CertpoolActivities::record_issued, record, options::local_work())
+                    .await
+            } else {
+                ctx.execute_activity(CertpoolActivities::record_issued, record, options::local())
+                    .await
+            }
             .map_err(|e| annotate(e, "record"))
         };
         // Once the order is ready (or has failed) the challenge records have served their purpose:

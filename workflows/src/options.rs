@@ -61,6 +61,16 @@ pub(crate) fn local() -> ActivityOptions {
         .build()
 }
 
+/// Key generation and recording the issued certificate, as local activities: each is a few
+/// milliseconds of local work, and a regular activity would cost a workflow task round trip
+/// through the server on top.
+pub(crate) fn local_work() -> temporalio_workflow::LocalActivityOptions {
+    temporalio_workflow::LocalActivityOptions::builder()
+        .start_to_close_timeout(Duration::from_secs(30))
+        .retry_policy(retry(10))
+        .build()
+}
+
 /// The claim: one local transaction, retried briefly. Local so that a claim costs no extra
 /// round trip through the server.
 pub(crate) fn claim() -> temporalio_workflow::LocalActivityOptions {
