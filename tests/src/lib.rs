@@ -22,8 +22,10 @@ pub const ZONE: &str = "certpool.test";
 pub const BLOCKED: &str = "blocked.certpool.test";
 
 pub mod bao;
+pub mod inventory_suite;
 pub mod nats;
 pub mod nginx;
+pub mod postgres;
 
 /// The repository checkout (for `.venv/bin/...`).
 pub fn repo_root() -> PathBuf {
@@ -127,7 +129,12 @@ fn tail(text: &str, n: usize) -> String {
 }
 
 /// Polls `ready` every 100 ms until it holds, failing early when one of `procs` exits.
-pub fn wait_until(what: &str, procs: &mut [&mut Proc], timeout: Duration, mut ready: impl FnMut() -> bool) -> Result<()> {
+pub fn wait_until(
+    what: &str,
+    procs: &mut [&mut Proc],
+    timeout: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         if ready() {
