@@ -290,6 +290,11 @@ pub async fn many_concurrent_claimers_never_share(b: &Backend) {
             .expect("record");
     }
     let handles: Vec<Arc<dyn Inventory>> = (0..4).map(|_| b.open()).collect();
+    let warm = Instant::now();
+    for h in &handles {
+        h.pool_level("p", 0, 0).await.expect("connect");
+    }
+    eprintln!("{}: first call on 4 handles {:?}", b.name, warm.elapsed());
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..100 {
@@ -345,6 +350,7 @@ pub async fn many_concurrent_claimers_never_share(b: &Backend) {
             .await
             .expect("record");
     }
+    let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..20 {
         let inv = handles[i % handles.len()].clone();
@@ -357,6 +363,11 @@ pub async fn many_concurrent_claimers_never_share(b: &Backend) {
         certs.insert(c.id);
         news += usize::from(new);
     }
+    eprintln!(
+        "{}: 20 concurrent claims for one cluster in {:?}",
+        b.name,
+        started.elapsed()
+    );
     assert_eq!((certs.len(), news), (1, 1), "one certificate, assigned once: {certs:?}");
     assert_eq!(setup.pool_level("p", 0, 0).await.expect("level").ready, 19);
 }
