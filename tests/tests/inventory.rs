@@ -148,8 +148,9 @@ async fn postgres_schema_owner_role_is_enough() {
 }
 
 /// Migrations by an owner, day-to-day work by a role with only CONNECT, USAGE on the schema and
-/// SELECT, INSERT, UPDATE, DELETE on its tables: that role passes the claim and outbox checks,
-/// and on a schema nobody migrated it fails permanently with `inventory.permission`.
+/// SELECT, INSERT, UPDATE, DELETE on the owner's tables (default privileges, granted before the
+/// tables exist, as documented): that role passes the claim and outbox checks, and on a schema
+/// nobody migrated it fails permanently with `inventory.permission`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_dml_only_role_works_after_an_owner_migrated() {
     let s = pg_server().await;
@@ -174,7 +175,9 @@ async fn postgres_dml_only_role_works_after_an_owner_migrated() {
             "REVOKE CREATE ON SCHEMA public FROM PUBLIC;
              CREATE SCHEMA certpool AUTHORIZATION {owner};
              CREATE SCHEMA empty AUTHORIZATION {owner};
-             GRANT USAGE ON SCHEMA certpool, empty TO {app};"
+             GRANT USAGE ON SCHEMA certpool, empty TO {app};
+             ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA certpool
+                 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {app};"
         ),
     )
     .await;
@@ -185,12 +188,6 @@ async fn postgres_dml_only_role_works_after_an_owner_migrated() {
     )
     .unwrap();
     owner_inv.pool_level("p", 0, 0).await.expect("the owner migrates");
-    admin_sql(
-        s,
-        &db,
-        &format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA certpool TO {app};"),
-    )
-    .await;
     let b = pg_backend(s.url(&app, "app-pw", &db), Some("certpool"));
     suite::claims_oldest_ready_and_is_idempotent(&b).await;
     suite::outbox_leases_and_retries(&b).await;

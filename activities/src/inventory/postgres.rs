@@ -160,7 +160,10 @@ impl PostgresInventory {
                 format!("inventory.url is not a usable PostgreSQL URL: {msg}"),
             )
         })?;
-        options = options.application_name("certpool");
+        if options.get_application_name().is_none() {
+            // Shows in pg_stat_activity, so DBAs can tell certpool's sessions apart.
+            options = options.application_name("certpool");
+        }
         if let Some(schema) = &cfg.schema {
             // Checked against the plain-identifier rule at config load; the server quotes
             // nothing here, so the rule is what keeps this a single schema name.
@@ -953,11 +956,40 @@ fn password_of(url: &str) -> Option<String> {
     from_userinfo.or(from_query).filter(|p| !p.is_empty())
 }
 
+/// Replaces the password, as written in the URL and percent-decoded, with `***`.
 fn redact(text: &str, password: Option<&str>) -> String {
-    match password {
-        Some(p) => text.replace(p, "***"),
-        None => text.to_owned(),
+    let Some(p) = password else {
+        return text.to_owned();
+    };
+    let decoded = percent_decode(p);
+    let mut out = text.replace(p, "***");
+    if !decoded.is_empty() {
+        out = out.replace(&decoded, "***");
     }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
