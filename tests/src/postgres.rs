@@ -45,7 +45,7 @@ fn initdb_binary() -> Result<PathBuf> {
             .collect()
         })
         .unwrap_or_default();
-    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     let candidates: Vec<PathBuf> = candidates.into_iter().map(|(_, p)| p).collect();
     find_binary("CERTPOOL_INITDB_BIN", &candidates, "initdb")
 }

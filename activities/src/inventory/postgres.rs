@@ -302,7 +302,7 @@ async fn migrate(pool: &PgPool) -> Result<(), Step> {
              )",
         )
         .await?;
-    let version = applied_version(&mut *tx).await?.unwrap_or(0);
+    let version = applied_version(&mut tx).await?.unwrap_or(0);
     if version > target {
         return Err(Failure::permanent(
             "inventory.version",
