@@ -15,6 +15,42 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+/// Scratch directories are named with this prefix in the system's temporary directory.
+const DIR_PREFIX: &str = "certpool-pg-";
+
+/// The server lives as long as the test process and is never dropped, so its scratch
+/// directory stays behind. Earlier runs' directories are removed here: those whose server is
+/// gone (no `postmaster.pid`, or one naming a dead process) and that are not being set up right
+/// now (untouched for ten minutes).
+fn remove_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if !e.file_name().to_str().is_some_and(|n| n.starts_with(DIR_PREFIX)) {
+            continue;
+        }
+        let pid_file = path.join("data/postmaster.pid");
+        let stale = match std::fs::read_to_string(&pid_file) {
+            Ok(text) => text
+                .lines()
+                .next()
+                .and_then(|pid| pid.trim().parse::<u32>().ok())
+                .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()),
+            Err(_) => e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(600)),
+        };
+        if stale {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 /// Superuser created by `initdb`.
 pub const ADMIN: &str = "certpool_admin";
 
@@ -92,7 +128,8 @@ impl PgServer {
         let initdb = initdb_binary()?;
         let bin = initdb.parent().context("initdb has no directory")?.to_owned();
         let user = unprivileged_user()?;
-        let tmp = tempfile::Builder::new().prefix("certpool-pg-").tempdir()?;
+        remove_stale_dirs();
+        let tmp = tempfile::Builder::new().prefix(DIR_PREFIX).tempdir()?;
         let dir = tmp.path().to_owned();
         let admin_password = format!("pw{:016x}", rand_u64());
         std::fs::write(dir.join("pwfile"), &admin_password)?;

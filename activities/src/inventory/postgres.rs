@@ -165,8 +165,14 @@ impl PostgresInventory {
             options = options.application_name("certpool");
         }
         if let Some(schema) = &cfg.schema {
-            // Checked against the plain-identifier rule at config load; the server quotes
-            // nothing here, so the rule is what keeps this a single schema name.
+            // The server takes `search_path` as a list: the plain-identifier rule (also checked
+            // at config load) is what keeps this one schema.
+            if !certpool_domain::config::is_plain_sql_identifier(schema) {
+                return Err(Failure::permanent(
+                    "inventory.config",
+                    format!("inventory.schema {schema:?} must be lowercase letters, digits and '_'"),
+                ));
+            }
             options = options.options([("search_path", schema.as_str())]);
         }
         let target = format!(
@@ -193,11 +199,6 @@ impl PostgresInventory {
             migrating: tokio::sync::Mutex::new(()),
             events: Arc::new(events),
         })
-    }
-
-    /// Where the inventory is, without credentials (`host:port/database`).
-    pub fn target(&self) -> &str {
-        &self.target
     }
 
     /// Applies pending migrations now instead of on the first call.
