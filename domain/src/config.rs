@@ -733,6 +733,46 @@ pub enum InventoryConfig {
         /// Database file; created on first use.
         path: PathBuf,
     },
+    /// A PostgreSQL database shared by every worker.
+    Postgres(PostgresInventoryConfig),
+}
+
+/// Settings of the `postgres` inventory.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresInventoryConfig {
+    /// Connection URL, `postgres://user:password@host:5432/db?sslmode=verify-full`. A secret
+    /// source because the URL usually carries the password.
+    pub url: SecretSource,
+    /// Schema holding certpool's tables. Unset: the role's `search_path` decides (by default a
+    /// schema named like the role, if there is one).
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// Connections each worker keeps open at most.
+    #[serde(default = "default_pg_max_connections")]
+    pub max_connections: u32,
+    /// How long a query waits for a connection, connecting included, before it fails (and its
+    /// activity retries).
+    #[serde(default = "default_pg_connect_timeout")]
+    pub connect_timeout: Duration,
+}
+
+fn default_pg_max_connections() -> u32 {
+    8
+}
+fn default_pg_connect_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Whether `name` is usable as a PostgreSQL schema name without quoting: lowercase letters,
+/// digits and `_`, not starting with a digit, at most 63 bytes.
+pub fn is_plain_sql_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// `[issuance]`: defaults that pools may override.
@@ -1173,6 +1213,31 @@ fn validate(
         }
         if a.timeout.get().is_zero() {
             return Err(invalid(&["secrets", "timeout"], "must be positive".into()));
+        }
+    }
+    if let InventoryConfig::Postgres(pg) = &config.inventory {
+        if let SecretSource::Value(url) = &pg.url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            // The value may hold a password: say what is wrong without repeating it.
+            return Err(invalid(
+                &["inventory", "url"],
+                "must be a postgres:// or postgresql:// URL".into(),
+            ));
+        }
+        if let Some(schema) = &pg.schema
+            && !is_plain_sql_identifier(schema)
+        {
+            return Err(invalid(
+                &["inventory", "schema"],
+                format!("{schema:?} must be lowercase letters, digits and '_', not starting with a digit"),
+            ));
+        }
+        if pg.max_connections == 0 {
+            return Err(invalid(&["inventory", "max_connections"], "must be at least 1".into()));
+        }
+        if pg.connect_timeout.get().is_zero() {
+            return Err(invalid(&["inventory", "connect_timeout"], "must be positive".into()));
         }
     }
     let mut schemes = BTreeMap::new();
@@ -1664,6 +1729,70 @@ timeout = "5s"
                 ..
             })
         ));
+    }
+
+    fn with_inventory(section: &str) -> String {
+        MINIMAL.replace("[inventory]\ntype = \"sqlite\"\npath = \"inv.sqlite\"\n", section)
+    }
+
+    #[test]
+    fn postgres_inventory_parses_with_defaults() {
+        let c = load(&with_inventory(
+            "[inventory]\ntype = \"postgres\"\nurl = { env = \"CERTPOOL_PG_URL\" }\n",
+        ))
+        .expect("valid");
+        assert_eq!(
+            c.config.inventory,
+            InventoryConfig::Postgres(PostgresInventoryConfig {
+                url: SecretSource::Env("CERTPOOL_PG_URL".into()),
+                schema: None,
+                max_connections: 8,
+                connect_timeout: Duration::from_secs(10),
+            })
+        );
+        let c = load(&with_inventory(
+            "[inventory]\ntype = \"postgres\"\nurl = { file = \"pg-url\" }\nschema = \"certpool\"\nmax_connections = 3\nconnect_timeout = \"2s\"\n",
+        ))
+        .expect("valid");
+        let InventoryConfig::Postgres(pg) = &c.config.inventory else {
+            panic!("not postgres: {:?}", c.config.inventory);
+        };
+        assert_eq!(
+            (pg.schema.as_deref(), pg.max_connections, pg.connect_timeout.get()),
+            (Some("certpool"), 3, std::time::Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn postgres_inventory_bad_values_are_rejected() {
+        let base = "[inventory]\ntype = \"postgres\"\nurl = { env = \"U\" }\n";
+        let err = load(&with_inventory(&format!("{base}max_conections = 3\n")))
+            .expect_err("unknown key")
+            .to_string();
+        assert!(err.contains("max_conections") && err.contains("line"), "{err}");
+        let err = load(&with_inventory(&format!("{base}max_connections = 0\n")))
+            .expect_err("zero connections")
+            .to_string();
+        assert!(err.contains("inventory.max_connections: must be at least 1"), "{err}");
+        let err = load(&with_inventory(&format!("{base}connect_timeout = \"0s\"\n")))
+            .expect_err("zero timeout")
+            .to_string();
+        assert!(err.contains("inventory.connect_timeout: must be positive"), "{err}");
+        let err = load(&with_inventory(&format!("{base}schema = \"Cert-Pool\"\n")))
+            .expect_err("bad schema")
+            .to_string();
+        assert!(err.contains("inventory.schema"), "{err}");
+        // A DSN given inline is checked without echoing it (it may carry a password).
+        let err = load(&with_inventory(
+            "[inventory]\ntype = \"postgres\"\nurl = { value = \"mysql://u:hunter2@db/x\" }\n",
+        ))
+        .expect_err("bad url")
+        .to_string();
+        assert!(err.contains("inventory.url") && !err.contains("hunter2"), "{err}");
+        let err = load(&with_inventory("[inventory]\ntype = \"postgres\"\n"))
+            .expect_err("no url")
+            .to_string();
+        assert!(err.contains("url"), "{err}");
     }
 
     #[test]

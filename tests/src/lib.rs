@@ -24,9 +24,11 @@ pub const BLOCKED: &str = "blocked.certpool.test";
 pub mod bao;
 pub mod clouddns_fixture;
 pub mod dns_suite;
+pub mod inventory_suite;
 pub mod moto;
 pub mod nats;
 pub mod nginx;
+pub mod postgres;
 pub mod route53_backend;
 pub mod route53_bridge;
 
@@ -527,7 +529,8 @@ pub fn setup_with_ca(test: &str, tsig_secret: Option<&str>, schemes_and_pools: &
     setup_full(test, tsig_secret, schemes_and_pools, directory, "")
 }
 
-/// The most general form: `extra` is appended TOML (`[renewal]`, `[targets.*]`, `[events]` …).
+/// The most general form: `extra` is appended TOML (`[renewal]`, `[targets.*]`, `[events]` …;
+/// an `[inventory]` there replaces the default SQLite file).
 pub fn setup_full(
     test: &str,
     tsig_secret: Option<&str>,
@@ -569,10 +572,7 @@ type = "local"
 path = "secrets"
 encryption_key = {{ file = "secrets.key" }}
 
-[inventory]
-type = "sqlite"
-path = "inventory.sqlite"
-
+{inventory}
 {schemes_and_pools}
 
 {extra}
@@ -582,6 +582,12 @@ path = "inventory.sqlite"
         tls_ca = s.pebble_tls_ca.display(),
         dns = s.dns_server,
         secret = tsig_secret.unwrap_or(&s.tsig_secret),
+        // A test that brings its own [inventory] (PostgreSQL) replaces the SQLite file.
+        inventory = if extra.contains("[inventory]") {
+            ""
+        } else {
+            "[inventory]\ntype = \"sqlite\"\npath = \"inventory.sqlite\"\n"
+        },
         // A test that brings its own [propagation] replaces the default one.
         propagation = if extra.contains("[propagation]") {
             String::new()

@@ -79,3 +79,17 @@ fn aws_examples_select_route53_and_secrets_manager() {
         .to_string();
     assert!(err.contains("outside zone"), "{err}");
 }
+
+#[test]
+fn postgres_example_uses_the_postgres_inventory() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/postgres.toml");
+    let cfg = LoadedConfig::from_file(&f, &|_| None).unwrap();
+    let certpool_domain::config::InventoryConfig::Postgres(pg) = &cfg.config.inventory else {
+        panic!("not postgres: {:?}", cfg.config.inventory);
+    };
+    assert_eq!(
+        pg.url,
+        certpool_domain::config::SecretSource::Env("CERTPOOL_INVENTORY_URL".into())
+    );
+    assert_eq!(pg.schema.as_deref(), Some("certpool"));
+}

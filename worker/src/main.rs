@@ -164,6 +164,8 @@ fn open_inventory(cfg: &LoadedConfig) -> Result<Arc<dyn certpool_domain::plugins
                 ));
             }
         }
+        // A shared server: there is no wrong host to run this on.
+        certpool_domain::config::InventoryConfig::Postgres(_) => {}
     }
     inventory::from_config(&cfg.config.inventory, &cfg.base_dir, &cfg.config.events).map_err(|f| anyhow!("{f}"))
 }

@@ -1,5 +1,6 @@
 //! Certificate inventories, one module per database.
 
+pub mod postgres;
 pub mod sqlite;
 
 use certpool_domain::Failure;
@@ -43,7 +44,8 @@ impl EventSettings {
     }
 }
 
-/// Opens the configured inventory, applying pending migrations.
+/// Opens the configured inventory. SQLite applies pending migrations here; PostgreSQL connects
+/// and migrates on first use (so this must run inside a Tokio runtime), and a bad URL fails here.
 pub fn from_config(
     cfg: &InventoryConfig,
     base_dir: &Path,
@@ -58,6 +60,14 @@ pub fn from_config(
             };
             Ok(Arc::new(sqlite::SqliteInventory::open(
                 &path,
+                EventSettings::from_config(events),
+            )?))
+        }
+        InventoryConfig::Postgres(pg) => {
+            let url = crate::secret_source::resolve(&pg.url, base_dir, "inventory.url")?;
+            Ok(Arc::new(postgres::PostgresInventory::open(
+                &url,
+                pg,
                 EventSettings::from_config(events),
             )?))
         }

@@ -766,141 +766,16 @@ impl Inventory for SqliteInventory {
     }
 }
 
+// Behaviour shared with every inventory is checked by the conformance suite
+// (tests/src/inventory_suite.rs, run by tests/tests/inventory.rs); what is here is SQLite's own.
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn cert(id: &str, pool: &str, not_after: i64) -> CertificateRecord {
-        CertificateRecord {
-            id: id.into(),
-            pool: pool.into(),
-            sans: vec!["a.example.net".into()],
-            serial: "01".into(),
-            issuer: "CN=test".into(),
-            not_before: 0,
-            not_after,
-            state: CertState::Pooled,
-            ca: "test".into(),
-            key_ref: format!("certs/{id}/key"),
-            chain_ref: format!("certs/{id}/chain"),
-            created_at: 0,
-            renew_at: not_after - 10,
-            renewal_error: None,
-            successor_id: None,
-            predecessor_id: None,
-        }
-    }
 
     fn settings() -> crate::inventory::EventSettings {
         crate::inventory::EventSettings {
             source: "test".into(),
             sinks: vec!["s1".into()],
-        }
-    }
-
-    #[tokio::test]
-    async fn level_counts_only_fresh_pooled_certs_and_insert_is_idempotent() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let inv = SqliteInventory::open(&dir.path().join("db/inv.sqlite"), settings()).expect("open");
-        inv.record_issued(&cert("a", "p", 1_000)).await.expect("a");
-        inv.record_issued(&cert("a", "p", 1_000)).await.expect("a again");
-        inv.record_issued(&cert("b", "p", 5_000)).await.expect("b");
-        inv.record_issued(&cert("c", "q", 5_000)).await.expect("c");
-        let level = inv.pool_level("p", 0, 500).await.expect("level");
-        assert_eq!((level.ready, level.soonest_expiry), (2, Some(1_000)));
-        let level = inv.pool_level("p", 0, 2_000).await.expect("level");
-        assert_eq!((level.ready, level.soonest_expiry), (1, Some(5_000)));
-        let all = inv.list(&CertFilter::default()).await.expect("list");
-        assert_eq!(
-            all.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
-            vec!["a", "b", "c"]
-        );
-        assert_eq!(inv.get("b").await.expect("get").map(|c| c.not_after), Some(5_000));
-        drop(inv);
-        // Reopening must not re-run migrations.
-        let inv = SqliteInventory::open(&dir.path().join("db/inv.sqlite"), settings()).expect("reopen");
-        assert_eq!(
-            inv.list(&CertFilter {
-                pool: Some("q".into()),
-                limit: None
-            })
-            .await
-            .expect("list")
-            .len(),
-            1
-        );
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn a_hundred_concurrent_claims_never_share_a_certificate() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let inv = std::sync::Arc::new(SqliteInventory::open(&dir.path().join("inv.sqlite"), settings()).expect("open"));
-        for i in 0..30 {
-            inv.record_issued(&cert(&format!("c{i:02}"), "p", 10_000))
-                .await
-                .expect("record");
-        }
-        let mut tasks = tokio::task::JoinSet::new();
-        for i in 0..100 {
-            let inv = inv.clone();
-            tasks.spawn(async move {
-                inv.claim(&ClaimParams {
-                    pool: "p".into(),
-                    cluster: format!("k{i:03}"),
-                    target: None,
-                    now: 0,
-                    min_remaining_secs: 0,
-                })
-                .await
-            });
-        }
-        let mut got = std::collections::BTreeSet::new();
-        let mut empty = 0;
-        while let Some(r) = tasks.join_next().await {
-            match r.expect("join").expect("claim") {
-                ClaimResult::Assigned { cert, new } => {
-                    assert!(new);
-                    assert!(got.insert(cert.id.clone()), "{} given twice", cert.id);
-                }
-                ClaimResult::Empty => empty += 1,
-            }
-        }
-        assert_eq!((got.len(), empty), (30, 70));
-        let low = inv.pending_events(i64::MAX / 4, 1_000).await.expect("events");
-        assert_eq!(
-            low.iter().filter(|e| e.event_json.contains("pool.low")).count(),
-            1,
-            "70 empty claims within a minute raise pool.low once"
-        );
-        // Claiming again for a cluster returns its certificate.
-        let again = inv
-            .claim(&ClaimParams {
-                pool: "p".into(),
-                cluster: "k000".into(),
-                target: None,
-                now: 0,
-                min_remaining_secs: 0,
-            })
-            .await
-            .expect("claim");
-        let holder = inv.assignment("k000").await.expect("assignment");
-        match (again, holder) {
-            (ClaimResult::Assigned { cert, new }, Some(a)) => {
-                assert!(!new);
-                assert_eq!(cert.id, a.cert_id);
-            }
-            (ClaimResult::Empty, None) => {}
-            other => panic!("inconsistent: {other:?}"),
-        }
-        // Every assignment event is queued for the sink, and the sync and refill request for
-        // certpool itself, exactly once per assignment.
-        let events = inv.pending_events(i64::MAX / 2, 1_000).await.expect("events");
-        for sink in ["s1", crate::inventory::NOTIFY_SINK] {
-            let assigned = events
-                .iter()
-                .filter(|e| e.sink == sink && e.event_json.contains("certificate.assigned"))
-                .count();
-            assert_eq!(assigned, 30, "rows for {sink}");
         }
     }
 
@@ -922,45 +797,5 @@ mod tests {
             "the due scan must not read the whole table: {text}"
         );
         assert!(!text.contains("SCAN certificates"), "{text}");
-    }
-
-    #[tokio::test]
-    async fn clusters_lagging_their_assignment_are_found() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let inv = SqliteInventory::open(&dir.path().join("inv.sqlite"), settings()).expect("open");
-        for id in ["a", "b"] {
-            inv.record_issued(&cert(id, "p", 10_000)).await.expect("record");
-        }
-        for cluster in ["x", "y"] {
-            let p = ClaimParams {
-                pool: "p".into(),
-                cluster: cluster.into(),
-                target: None,
-                now: 0,
-                min_remaining_secs: 0,
-            };
-            inv.claim(&p).await.expect("claim");
-        }
-        assert_eq!(
-            inv.out_of_sync_clusters(10).await.expect("lag"),
-            vec!["x", "y"],
-            "never delivered"
-        );
-        let x = inv.assignment("x").await.expect("x").expect("assigned");
-        inv.record_delivery(&DeliveryRecord {
-            cluster: "x".into(),
-            cert_id: x.cert_id.clone(),
-            serial: "01".into(),
-            verified: true,
-            updated_at: 1,
-        })
-        .await
-        .expect("delivery");
-        assert_eq!(inv.out_of_sync_clusters(10).await.expect("lag"), vec!["y"]);
-        // A renewal moves x to a successor: x lags again until it is delivered.
-        let mut succ = cert("a2", "p", 20_000);
-        succ.state = CertState::Assigned;
-        inv.record_successor(&x.cert_id, &succ).await.expect("successor");
-        assert_eq!(inv.out_of_sync_clusters(10).await.expect("lag"), vec!["x", "y"]);
     }
 }
