@@ -25,6 +25,29 @@ pub struct EventSettings {
 }
 
 impl EventSettings {
+    /// A new event as the outbox stores it: its id, its CloudEvents JSON and its time.
+    pub(crate) fn encode(
+        &self,
+        ty: certpool_domain::events::EventType,
+        subject: &str,
+        data: serde_json::Value,
+    ) -> Result<(String, String, i64), Failure> {
+        let now = crate::now_unix();
+        let id = format!("{:032x}", rand::random::<u128>());
+        let event = certpool_domain::events::CloudEvent {
+            specversion: "1.0".into(),
+            id: id.clone(),
+            source: self.source.clone(),
+            ty: format!("{}{}", certpool_domain::events::TYPE_PREFIX, ty.as_str()),
+            subject: Some(subject.to_owned()),
+            time: certpool_domain::time::rfc3339(now),
+            datacontenttype: "application/json".into(),
+            data,
+        };
+        let json = serde_json::to_string(&event).map_err(|e| Failure::permanent("inventory.encode", e.to_string()))?;
+        Ok((id, json, now))
+    }
+
     /// The outbox rows one event of type `ty` gets: every configured sink, plus
     /// [`NOTIFY_SINK`] for assignments.
     pub fn sinks_for(&self, ty: certpool_domain::events::EventType) -> Vec<&str> {
@@ -72,4 +95,16 @@ pub fn from_config(
             )?))
         }
     }
+}
+
+/// The `data` of certificate events, the same for every inventory.
+pub(crate) fn cert_event_data(c: &certpool_domain::cert::CertificateRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": c.id,
+        "pool": c.pool,
+        "sans": c.sans,
+        "serial": c.serial,
+        "not_before": certpool_domain::time::rfc3339(c.not_before),
+        "not_after": certpool_domain::time::rfc3339(c.not_after),
+    })
 }

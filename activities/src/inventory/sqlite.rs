@@ -1,13 +1,13 @@
 //! `sqlite`: the inventory in one SQLite file (WAL mode, versioned migrations).
 
+use super::cert_event_data;
 use async_trait::async_trait;
 use certpool_domain::Failure;
 use certpool_domain::cert::{
     AssignmentRecord, CertState, CertificateRecord, ClaimParams, ClaimResult, DeliveryRecord, OutboxEntry, PoolLevel,
 };
-use certpool_domain::events::{CloudEvent, EventType, TYPE_PREFIX};
+use certpool_domain::events::EventType;
 use certpool_domain::plugins::{CertFilter, Inventory};
-use certpool_domain::time::rfc3339;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -263,12 +263,6 @@ fn get_cert(conn: &Connection, id: &str) -> Result<Option<CertificateRecord>, Fa
     .map_err(|e| db_err(&e))
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// Writes one outbox row per sink, inside the caller's transaction, so the event exists if and
 /// only if the state change that caused it committed.
 fn enqueue(
@@ -282,19 +276,7 @@ fn enqueue(
     if sinks.is_empty() {
         return Ok(());
     }
-    let now = unix_now();
-    let id = format!("{:032x}", rand::random::<u128>());
-    let event = CloudEvent {
-        specversion: "1.0".into(),
-        id: id.clone(),
-        source: settings.source.clone(),
-        ty: format!("{TYPE_PREFIX}{}", ty.as_str()),
-        subject: Some(subject.to_owned()),
-        time: rfc3339(now),
-        datacontenttype: "application/json".into(),
-        data,
-    };
-    let json = serde_json::to_string(&event).map_err(|e| Failure::permanent("inventory.encode", e.to_string()))?;
+    let (id, json, now) = settings.encode(ty, subject, data)?;
     for sink in sinks {
         tx.execute(
             "INSERT INTO outbox (event_id, sink, event, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -303,17 +285,6 @@ fn enqueue(
         .map_err(|e| db_err(&e))?;
     }
     Ok(())
-}
-
-fn cert_event_data(c: &CertificateRecord) -> serde_json::Value {
-    serde_json::json!({
-        "id": c.id,
-        "pool": c.pool,
-        "sans": c.sans,
-        "serial": c.serial,
-        "not_before": rfc3339(c.not_before),
-        "not_after": rfc3339(c.not_after),
-    })
 }
 
 fn row_to_assignment(row: &rusqlite::Row<'_>) -> rusqlite::Result<AssignmentRecord> {
