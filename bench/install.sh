@@ -11,7 +11,8 @@ as_root() {
 missing=()
 command -v lego >/dev/null 2>&1 || missing+=(lego)
 command -v certbot >/dev/null 2>&1 || missing+=(certbot)
-python3 -c 'import certbot_dns_rfc2136' >/dev/null 2>&1 || missing+=(python3-certbot-dns-rfc2136)
+dpkg-query -W -f '${Status}' python3-certbot-dns-rfc2136 2>/dev/null | grep -q 'ok installed' ||
+    missing+=(python3-certbot-dns-rfc2136)
 [[ -x /usr/bin/time ]] || missing+=(time)
 if ((${#missing[@]} == 0)); then
     echo "bench/install.sh: lego, certbot, certbot-dns-rfc2136 and time present"
