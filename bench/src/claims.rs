@@ -61,7 +61,10 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         ms(1.0)
     );
     if let Some(out) = &args.out {
-        write_json(out, &serde_json::json!({ "pool": args.pool, "latencies_secs": samples }))?;
+        write_json(
+            out,
+            &serde_json::json!({ "pool": args.pool, "latencies_secs": samples }),
+        )?;
     }
     Ok(())
 }

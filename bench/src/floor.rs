@@ -240,7 +240,11 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         "floor: {}/{} certificates in {wall:.1} s{}",
         result.issued,
         result.target,
-        result.errors.first().map(|e| format!("; first error: {e}")).unwrap_or_default()
+        result
+            .errors
+            .first()
+            .map(|e| format!("; first error: {e}"))
+            .unwrap_or_default()
     );
     result.write(&args.out)
 }

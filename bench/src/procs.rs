@@ -184,7 +184,11 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         result.name,
         result.issued,
         result.target,
-        result.errors.first().map(|e| format!("; first error: {e}")).unwrap_or_default()
+        result
+            .errors
+            .first()
+            .map(|e| format!("; first error: {e}"))
+            .unwrap_or_default()
     );
     result.write(&args.out)
 }

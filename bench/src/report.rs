@@ -44,7 +44,10 @@ fn chart(fills: &[FillResult], path: &Path) -> Result<()> {
     let root = SVGBackend::new(path, (900, 520)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("Per-certificate latency, cumulative share of certificates", ("sans-serif", 20))
+        .caption(
+            "Per-certificate latency, cumulative share of certificates",
+            ("sans-serif", 20),
+        )
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(55)
@@ -178,7 +181,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
         md,
         "\nThroughput ratio above 1: certpool issues faster. Latency and CPU ratios above 1: certpool is slower or costs more.\n"
     );
-    let chart_name = args.chart.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let chart_name = args
+        .chart
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if !fills.is_empty() {
         chart(&fills, &args.chart)?;
         let _ = writeln!(md, "![per-certificate latency]({chart_name})\n");
@@ -298,7 +305,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
         let per = |c: &crate::history::Cost, n: usize| {
             (n > 0).then(|| (c.events as f64 / n as f64, c.payload_bytes as f64 / n as f64))
         };
-        let _ = writeln!(md, "| what | runs | events | events per unit | payload bytes per unit |");
+        let _ = writeln!(
+            md,
+            "| what | runs | events | events per unit | payload bytes per unit |"
+        );
         let _ = writeln!(md, "|---|---|---|---|---|");
         let mut row = |name: &str, c: &crate::history::Cost, n: usize, unit: &str| {
             let p = per(c, n);
@@ -327,8 +337,18 @@ pub(crate) fn run(args: Args) -> Result<()> {
         rt.events += h.renewal_issues.events;
         rt.payload_bytes += h.renewal_issues.payload_bytes;
         row("renewal, all (ClusterSync apart)", &rt, h.renewals, "renewal");
-        row("AssignCertificate (claim)", &h.assign_certificate, h.assign_certificate.runs, "claim");
-        row("ClusterSync after a claim", &h.cluster_sync, h.cluster_sync.runs, "claim");
+        row(
+            "AssignCertificate (claim)",
+            &h.assign_certificate,
+            h.assign_certificate.runs,
+            "claim",
+        );
+        row(
+            "ClusterSync after a claim",
+            &h.cluster_sync,
+            h.cluster_sync.runs,
+            "claim",
+        );
 
         let _ = writeln!(
             md,
@@ -341,7 +361,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
             h.issue_wft_run_ms,
             h.local_activities_per_issue
         );
-        let _ = writeln!(md, "| activity | runs | retried | mean wait for worker ms | mean run ms |");
+        let _ = writeln!(
+            md,
+            "| activity | runs | retried | mean wait for worker ms | mean run ms |"
+        );
         let _ = writeln!(md, "|---|---|---|---|---|");
         for (k, t) in &h.activities {
             let _ = writeln!(
@@ -366,11 +389,32 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let _ = writeln!(md, "| target | goal | measured | |");
     let _ = writeln!(md, "|---|---|---|---|");
     let thr = |o: &str| cp.and_then(per_cert).zip(get(o).and_then(per_cert)).map(|(c, o)| o / c);
-    target_line(&mut md, "certpool / floor throughput", "≥ 0.5×", thr("floor"), |v| v >= 0.5, "×");
-    target_line(&mut md, "certpool / lego throughput", "≥ 20×", thr("lego"), |v| v >= 20.0, "×");
+    target_line(
+        &mut md,
+        "certpool / floor throughput",
+        "≥ 0.5×",
+        thr("floor"),
+        |v| v >= 0.5,
+        "×",
+    );
+    target_line(
+        &mut md,
+        "certpool / lego throughput",
+        "≥ 20×",
+        thr("lego"),
+        |v| v >= 20.0,
+        "×",
+    );
     target_line(&mut md, "claim p99", "≤ 50 ms", ms(&cl, 0.99), |v| v <= 50.0, " ms");
     let million = scans.iter().find(|s| s.rows >= 1_000_000);
-    target_line(&mut md, "scan of 1M rows", "≤ 5 s", million.map(|s| s.scan_secs), |v| v <= 5.0, " s");
+    target_line(
+        &mut md,
+        "scan of 1M rows",
+        "≤ 5 s",
+        million.map(|s| s.scan_secs),
+        |v| v <= 5.0,
+        " s",
+    );
     #[allow(clippy::cast_precision_loss)]
     target_line(
         &mut md,
@@ -380,7 +424,14 @@ pub(crate) fn run(args: Args) -> Result<()> {
         |v| v <= 200.0,
         " MB",
     );
-    target_line(&mut md, "history events per issued certificate", "≤ 40", events_per_cert, |v| v <= 40.0, "");
+    target_line(
+        &mut md,
+        "history events per issued certificate",
+        "≤ 40",
+        events_per_cert,
+        |v| v <= 40.0,
+        "",
+    );
 
     std::fs::write(&args.out, &md)?;
     println!("{md}");

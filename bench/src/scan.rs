@@ -100,7 +100,10 @@ fn ders(cache: &Path, count: usize) -> Result<Vec<DerInfo>> {
         f.flush()?;
         drop(f);
         std::fs::rename(&tmp, &path)?;
-        eprintln!("scan: generated {count} DER certificates in {:.1} s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "scan: generated {count} DER certificates in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
     }
     let mut bytes = Vec::new();
     std::fs::File::open(&path)?.read_to_end(&mut bytes)?;
@@ -217,7 +220,12 @@ pub(crate) struct ScanResult {
     pub peak_rss_kib: u64,
 }
 
-async fn scan_once(inv: &SqliteInventory, now: i64, page: u32, stop_after: usize) -> Result<(Vec<(String, i64)>, usize)> {
+async fn scan_once(
+    inv: &SqliteInventory,
+    now: i64,
+    page: u32,
+    stop_after: usize,
+) -> Result<(Vec<(String, i64)>, usize)> {
     let mut after = None;
     let mut due = Vec::new();
     let mut pages = 0;

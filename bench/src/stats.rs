@@ -58,7 +58,11 @@ pub(crate) fn percentile(samples: &[f64], p: f64) -> Option<f64> {
     }
     let mut v = samples.to_vec();
     v.sort_by(f64::total_cmp);
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
     Some(v[i.min(v.len() - 1)])
 }
@@ -85,7 +89,8 @@ fn clock_ticks() -> f64 {
 
 /// User + system CPU seconds of a live process (`self` for this one).
 pub(crate) fn proc_cpu_secs(pid: &str) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("read /proc/{pid}/stat"))?;
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("read /proc/{pid}/stat"))?;
     // The command name may contain spaces; fields are counted after its closing parenthesis.
     let rest = stat.rsplit_once(") ").map(|(_, r)| r).context("odd /proc stat")?;
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -103,9 +108,5 @@ pub(crate) fn proc_peak_rss_kib(pid: &str) -> Result<u64> {
         .lines()
         .find(|l| l.starts_with("VmHWM:"))
         .context("no VmHWM in /proc status")?;
-    Ok(line
-        .split_whitespace()
-        .nth(1)
-        .context("VmHWM value")?
-        .parse()?)
+    Ok(line.split_whitespace().nth(1).context("VmHWM value")?.parse()?)
 }
