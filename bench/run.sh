@@ -66,7 +66,7 @@ cleanup() {
 trap cleanup EXIT
 
 start_worker() {
-    "$BIN/certpool" --config "$CONFIG" worker >>"$STATE/logs/worker.log" 2>&1 &
+    "$BIN/certpool" --config "${1:-$CONFIG}" worker >>"$STATE/logs/worker.log" 2>&1 &
     WORKER=$!
     sleep 2
     kill -0 "$WORKER" 2>/dev/null || { tail -n 20 "$STATE/logs/worker.log" >&2; log "the worker died"; exit 1; }
@@ -109,7 +109,9 @@ log "starting the stack in $STATE"
 TEMPORAL_PID=$(cat "$STATE/pids/temporal.pid")
 TSIG_SECRET=$(cat "$STATE/bind/tsig.secret")
 
-cat >"$CONFIG" <<TOML
+# $1: the claims pool's target size, $2: the file.
+write_config() {
+    cat >"$2" <<TOML
 # Written by bench/run.sh.
 [temporal]
 address = "http://127.0.0.1:$CERTPOOL_TEMPORAL_PORT"
@@ -165,15 +167,19 @@ dns = "bind"
 scheme = "bench"
 cloud = "bench"
 region = "claims"
-target_size = $((CLAIMS + WARMUP))
+target_size = $1
 min_remaining_lifetime = "30d"
 ca = "pebble"
 dns = "bind"
 TOML
 for i in $(seq 1 "$ON_DEMAND"); do
-    printf '\n[pools.od%s]\nscheme = "bench"\ncloud = "bench"\nregion = "od%s"\ntarget_size = 1\nmin_remaining_lifetime = "30d"\nca = "pebble"\ndns = "bind"\n' "$i" "$i" >>"$CONFIG"
+    printf '\n[pools.od%s]\nscheme = "bench"\ncloud = "bench"\nregion = "od%s"\ntarget_size = 1\nmin_remaining_lifetime = "30d"\nca = "pebble"\ndns = "bind"\n' "$i" "$i" >>"$2"
 done
-printf '\n[renewal]\nrenew_before = "30d"\ngrace_period = "10s"\n\n[events]\nsource = "urn:certpool:bench"\n' >>"$CONFIG"
+printf '\n[renewal]\nrenew_before = "30d"\ngrace_period = "10s"\n\n[events]\nsource = "urn:certpool:bench"\n' >>"$2"
+}
+write_config $((CLAIMS + WARMUP)) "$CONFIG"
+# The same with the claims pool's target below what it holds: claims with nothing issuing behind.
+write_config 1 "$STATE/bench-norefill.toml"
 
 # --- 1. fill contenders, each on a fresh pebble -------------------------------------------
 if [[ $SKIP != *" floor "* ]]; then
@@ -246,9 +252,16 @@ timeout 900 "$BENCH" on-demand --config "$CONFIG" "${ODPOOLS[@]}" --out "$RUN/on
 log "claims: filling a pool of $((CLAIMS + WARMUP))"
 timeout 1200 "$BIN/certpool" --config "$CONFIG" pools fill --pool claims --wait --timeout 15m >/dev/null
 sleep 1
-log "claims: $CLAIMS claims"
-timeout 900 "$BENCH" claims --config "$CONFIG" --pool claims --count "$CLAIMS" --warmup "$WARMUP" --out "$RUN/claims.json" ||
-    log "claims failed"
+log "claims: $CLAIMS claims, the pool refilling behind them"
+timeout 900 "$BENCH" claims --config "$CONFIG" --pool claims --count "$CLAIMS" --warmup "$WARMUP" \
+    --cluster-prefix refill --out "$RUN/claims-refill.json" || log "claims (refilling) failed"
+log "claims: waiting for the refill"
+timeout 1200 "$BIN/certpool" --config "$CONFIG" pools fill --pool claims --wait --timeout 15m >/dev/null
+stop_worker
+start_worker "$STATE/bench-norefill.toml"
+log "claims: $CLAIMS claims, no refill"
+timeout 900 "$BENCH" claims --config "$CONFIG" --pool claims --count "$CLAIMS" --warmup "$WARMUP" \
+    --cluster-prefix norefill --out "$RUN/claims-norefill.json" || log "claims (no refill) failed"
 log "renewals: $RENEWALS operator-forced"
 for id in $("$BIN/certpool" --config "$CONFIG" certs list --pool claims --output json |
     python3 -c 'import json,sys; print("\n".join([c["id"] for c in json.load(sys.stdin) if c["state"]=="assigned"][:'"$RENEWALS"']))'); do
@@ -257,14 +270,14 @@ done
 stop_worker
 log "history: reading the real histories"
 timeout 900 "$BENCH" history --address "127.0.0.1:$CERTPOOL_TEMPORAL_PORT" --temporal-cli "$TEMPORAL_CLI" \
-    --fill-pool fill --claims-pool claims --out "$RUN/history.json" || log "history failed"
+    --fill-pool fill --claims refilling=refill --claims "no refill=norefill" --out "$RUN/history.json" || log "history failed"
 
 # --- 3. expiry scan at scale ----------------------------------------------------------------
 for rows in $SCAN_ROWS; do
     log "scan: $rows rows"
-    timeout 900 "$BENCH" scan-seed --rows "$rows" --cache-dir "$REPO/.bench-cache"
+    timeout 900 "$BENCH" scan-seed --backend sqlite --rows "$rows" --cache-dir "$REPO/.bench-cache"
     timeout 600 "$BENCH" scan --rows "$rows" --cache-dir "$REPO/.bench-cache" \
-        --address "http://127.0.0.1:$CERTPOOL_TEMPORAL_PORT" --out "$RUN/scan-sqlite-$rows.json" || log "scan $rows failed"
+        --backend sqlite --address "http://127.0.0.1:$CERTPOOL_TEMPORAL_PORT" --out "$RUN/scan-sqlite-$rows.json" || log "scan $rows failed"
 done
 
 # --- 4. results -----------------------------------------------------------------------------

@@ -21,6 +21,9 @@ pub(crate) struct Args {
     /// Claims before measuring (connection and worker warm-up).
     #[arg(long, default_value_t = 5)]
     warmup: usize,
+    /// Cluster ids are `<prefix>-<n>`; the history reader finds these claims by it.
+    #[arg(long)]
+    cluster_prefix: Option<String>,
     /// Where the JSON result goes (latencies in seconds).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -29,10 +32,13 @@ pub(crate) struct Args {
 pub(crate) async fn run(args: Args) -> Result<()> {
     let cfg = certpool::load_config(&args.config)?;
     let client = CertpoolClient::connect(&cfg.config.temporal, "certpool-bench").await?;
-    let run = std::process::id();
+    let prefix = args
+        .cluster_prefix
+        .clone()
+        .unwrap_or_else(|| format!("bench-{}", std::process::id()));
     let mut samples = Vec::with_capacity(args.count);
     for i in 0..args.warmup + args.count {
-        let cluster = format!("bench-{run}-{i}");
+        let cluster = format!("{prefix}-{i}");
         let started = Instant::now();
         let a = client
             .claim(&args.pool, &cluster, None)

@@ -19,9 +19,9 @@ pub(crate) struct Args {
     /// The pool the certpool fill contender filled.
     #[arg(long)]
     fill_pool: String,
-    /// The pool claims were taken from.
-    #[arg(long)]
-    claims_pool: Option<String>,
+    /// Claims to read, as `label=cluster-prefix` (repeat): one group per claims run.
+    #[arg(long = "claims")]
+    claims: Vec<String>,
     /// At most this many claims' histories are read.
     #[arg(long, default_value_t = 50)]
     claim_sample: usize,
@@ -65,8 +65,8 @@ pub(crate) struct HistoryReport {
     pub certificate_renewal: Cost,
     /// Child IssueCertificate runs of the renewals.
     pub renewal_issues: Cost,
-    pub assign_certificate: Cost,
-    pub cluster_sync: Cost,
+    /// Per claims group (label from `--claims`).
+    pub claims: BTreeMap<String, ClaimPath>,
     /// Activity type -> timing, over the fill's IssueCertificate runs.
     pub activities: BTreeMap<String, Timing>,
     /// Local activities (marker events) per IssueCertificate run.
@@ -77,11 +77,18 @@ pub(crate) struct HistoryReport {
     pub issue_wft_per_run: f64,
     /// Mean IssueCertificate duration, ms.
     pub issue_duration_ms: f64,
+}
+
+/// The claim path of one group of claims, from their histories.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct ClaimPath {
+    pub assign_certificate: Cost,
+    pub cluster_sync: Cost,
     /// AssignCertificate: workflow start to claim update completed, and its workflow tasks, ms.
-    pub claim_start_to_update_ms: f64,
-    pub claim_wft_queue_ms: f64,
-    pub claim_wft_run_ms: f64,
-    pub claim_wft_per_run: f64,
+    pub start_to_update_ms: f64,
+    pub wft_queue_ms: f64,
+    pub wft_run_ms: f64,
+    pub wft_per_run: f64,
 }
 
 fn attr<'a>(e: &'a Value, name: &str) -> &'a Value {
@@ -244,17 +251,20 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         }
     }
 
-    if let Some(pool) = &args.claims_pool {
-        let _ = pool;
+    for group in &args.claims {
+        let (label, prefix) = group.split_once('=').unwrap_or((group.as_str(), group.as_str()));
+        let mut c = ClaimPath::default();
         let mut cwft = WftAcc::default();
         let mut to_update = Vec::new();
+        let wanted = format!("assign/{prefix}-");
         for run in t
             .list("WorkflowType = 'AssignCertificate'")?
             .into_iter()
+            .filter(|r| r.workflow_id.starts_with(&wanted))
             .take(args.claim_sample)
         {
             let h = t.history(&run.workflow_id, &run.run_id)?;
-            r.assign_certificate.add(&h);
+            c.assign_certificate.add(&h);
             cwft.add(&h);
             if let (Some(first), Some(done)) = (
                 h.first(),
@@ -264,17 +274,21 @@ pub(crate) async fn run(args: Args) -> Result<()> {
             }
             let cluster = run.workflow_id.trim_start_matches("assign/");
             if let Ok(sync) = t.history(&format!("cluster-sync/{cluster}"), "") {
-                r.cluster_sync.add(&sync);
+                c.cluster_sync.add(&sync);
             }
         }
-        r.claim_start_to_update_ms = mean(&to_update).unwrap_or(0.0);
-        r.claim_wft_queue_ms = mean(&cwft.queue).unwrap_or(0.0);
-        r.claim_wft_run_ms = mean(&cwft.run).unwrap_or(0.0);
-        r.claim_wft_per_run = cwft.per_run();
+        c.start_to_update_ms = mean(&to_update).unwrap_or(0.0);
+        c.wft_queue_ms = mean(&cwft.queue).unwrap_or(0.0);
+        c.wft_run_ms = mean(&cwft.run).unwrap_or(0.0);
+        c.wft_per_run = cwft.per_run();
+        r.claims.insert(label.to_owned(), c);
     }
     eprintln!(
-        "history: {} issued ({} IssueCertificate events), {} renewals, {} claims read",
-        r.issued, r.issue_certificate.events, r.renewals, r.assign_certificate.runs
+        "history: {} issued ({} IssueCertificate events), {} renewals, {} claim groups read",
+        r.issued,
+        r.issue_certificate.events,
+        r.renewals,
+        r.claims.len()
     );
     write_json(&args.out, &r)
 }

@@ -153,8 +153,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
         }
     }
     let _ = writeln!(md, "\n### Ratios (throughput: certificates per wall second)\n");
-    let _ = writeln!(md, "| ratio | throughput | p50 latency | CPU per certificate |");
-    let _ = writeln!(md, "|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "| ratio | throughput | p50 latency | CPU per certificate (worker) | CPU per certificate (worker + Temporal server) |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|");
     let cp = get("certpool");
     for other in ["lego", "certbot", "floor"] {
         if let (Some(c), Some(o)) = (cp, get(other)) {
@@ -168,12 +171,21 @@ pub(crate) fn run(args: Args) -> Result<()> {
                 .zip(o.cpu_secs)
                 .filter(|_| c.issued > 0 && o.issued > 0)
                 .map(|(c1, o1)| (c1 / c.issued as f64) / (o1 / o.issued as f64));
+            let server = c.extra.get("temporal_server_cpu_secs").copied();
+            #[allow(clippy::cast_precision_loss)]
+            let cpu_all = c
+                .cpu_secs
+                .zip(server)
+                .zip(o.cpu_secs)
+                .filter(|_| c.issued > 0 && o.issued > 0)
+                .map(|((c1, s1), o1)| ((c1 + s1) / c.issued as f64) / (o1 / o.issued as f64));
             let _ = writeln!(
                 md,
-                "| certpool / {other} | {}× | {}× | {}× |",
+                "| certpool / {other} | {}× | {}× | {}× | {}× |",
                 f(thr, 2),
                 f(p50, 2),
-                f(cpu, 2)
+                f(cpu, 2),
+                f(cpu_all, 2)
             );
         }
     }
@@ -201,30 +213,37 @@ pub(crate) fn run(args: Args) -> Result<()> {
         }
     }
 
-    let claims: Option<Value> = read_json(&args.dir.join("claims.json")).ok();
-    let ondemand: Option<Value> = read_json(&args.dir.join("ondemand.json")).ok();
-    let lat = |v: &Option<Value>| -> Vec<f64> {
-        v.as_ref()
+    let lat = |file: &str| -> Vec<f64> {
+        read_json::<Value>(&args.dir.join(file))
+            .ok()
             .and_then(|v| v["latencies_secs"].as_array().cloned())
             .unwrap_or_default()
             .iter()
             .filter_map(Value::as_f64)
             .collect()
     };
-    let cl = lat(&claims);
-    let od = lat(&ondemand);
+    let cl = lat("claims-refill.json");
+    let cl_quiet = lat("claims-norefill.json");
+    let od = lat("ondemand.json");
     let ms = |v: &[f64], p| percentile(v, p).map(|x| x * 1e3);
     let _ = writeln!(md, "## 2. Claim latency\n");
     let _ = writeln!(
         md,
-        "Claims one at a time through `certpool::client::CertpoolClient::claim` from a pool filled \
-         beforehand; each claim makes the pool refill one certificate in the background, as in \
-         production. On-demand: a pool of one certificate with names no other pool uses, filled \
-         and awaited, i.e. what a provisioning system without a pool waits for (fresh DNS-01).\n"
+        "Claims one at a time through `certpool::client::CertpoolClient::claim` from a pool \
+         filled beforehand. *Refilling*: the pool is at its target, so every claim makes \
+         `PoolReplenish` issue one certificate in the background, as in production. *No refill*: \
+         the same pool after a worker restart with its target lowered below the ready count, so \
+         claims run with nothing issuing behind them (each claim still starts its ClusterSync). \
+         On-demand: a pool of one certificate with names no other pool uses, filled and awaited: \
+         what a provisioning system without a pool waits for (a fresh DNS-01).\n"
     );
     let _ = writeln!(md, "| what | n | p50 ms | p95 ms | p99 ms | max ms | mean ms |");
     let _ = writeln!(md, "|---|---|---|---|---|---|---|");
-    for (name, v) in [("claim from the pool", &cl), ("on-demand issuance", &od)] {
+    for (name, v) in [
+        ("claim, pool refilling", &cl),
+        ("claim, no refill", &cl_quiet),
+        ("on-demand issuance", &od),
+    ] {
         let _ = writeln!(
             md,
             "| {name} | {} | {} | {} | {} | {} | {} |",
@@ -237,7 +256,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
         );
     }
     if let (Some(c), Some(o)) = (percentile(&cl, 0.5), percentile(&od, 0.5)) {
-        let _ = writeln!(md, "\nOn-demand p50 / claim p50: {:.0}×\n", o / c);
+        let _ = writeln!(md, "\nOn-demand p50 / claim p50 (refilling): {:.1}×\n", o / c);
     }
 
     let mut scans: Vec<ScanResult> = Vec::new();
@@ -337,18 +356,20 @@ pub(crate) fn run(args: Args) -> Result<()> {
         rt.events += h.renewal_issues.events;
         rt.payload_bytes += h.renewal_issues.payload_bytes;
         row("renewal, all (ClusterSync apart)", &rt, h.renewals, "renewal");
-        row(
-            "AssignCertificate (claim)",
-            &h.assign_certificate,
-            h.assign_certificate.runs,
-            "claim",
-        );
-        row(
-            "ClusterSync after a claim",
-            &h.cluster_sync,
-            h.cluster_sync.runs,
-            "claim",
-        );
+        for (label, c) in &h.claims {
+            row(
+                &format!("AssignCertificate (claim, {label})"),
+                &c.assign_certificate,
+                c.assign_certificate.runs,
+                "claim",
+            );
+            row(
+                &format!("ClusterSync after a claim ({label})"),
+                &c.cluster_sync,
+                c.cluster_sync.runs,
+                "claim",
+            );
+        }
 
         let _ = writeln!(
             md,
@@ -373,16 +394,16 @@ pub(crate) fn run(args: Args) -> Result<()> {
                 t.count, t.attempts_over_one, t.mean_queue_ms, t.mean_run_ms
             );
         }
-        let _ = writeln!(
-            md,
-            "\nClaim path (AssignCertificate histories, {} read): workflow start to claim update \
-             completed {:.1} ms; {:.1} workflow tasks per claim, each waiting {:.1} ms and running {:.1} ms.\n",
-            h.assign_certificate.runs,
-            h.claim_start_to_update_ms,
-            h.claim_wft_per_run,
-            h.claim_wft_queue_ms,
-            h.claim_wft_run_ms
-        );
+        for (label, c) in &h.claims {
+            let _ = writeln!(
+                md,
+                "\nClaim path, {label} (AssignCertificate histories, {} read): workflow start to \
+                 claim update completed {:.1} ms; {:.1} workflow tasks per claim, each waiting \
+                 {:.1} ms for a worker and running {:.1} ms.",
+                c.assign_certificate.runs, c.start_to_update_ms, c.wft_per_run, c.wft_queue_ms, c.wft_run_ms
+            );
+        }
+        let _ = writeln!(md);
     }
 
     let _ = writeln!(md, "## Targets (goals, not assertions)\n");
@@ -405,7 +426,22 @@ pub(crate) fn run(args: Args) -> Result<()> {
         |v| v >= 20.0,
         "×",
     );
-    target_line(&mut md, "claim p99", "≤ 50 ms", ms(&cl, 0.99), |v| v <= 50.0, " ms");
+    target_line(
+        &mut md,
+        "claim p99, pool refilling",
+        "≤ 50 ms",
+        ms(&cl, 0.99),
+        |v| v <= 50.0,
+        " ms",
+    );
+    target_line(
+        &mut md,
+        "claim p99, no refill",
+        "≤ 50 ms",
+        ms(&cl_quiet, 0.99),
+        |v| v <= 50.0,
+        " ms",
+    );
     let million = scans.iter().find(|s| s.rows >= 1_000_000);
     target_line(
         &mut md,
