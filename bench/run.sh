@@ -13,6 +13,8 @@
 #   CERTPOOL_BENCH_PARALLEL   concurrency of certpool's fill, lego and the floor (8)
 #   CERTPOOL_BENCH_CLAIMS     measured claims (500)
 #   CERTPOOL_BENCH_SCAN_ROWS  inventory sizes for the scan ("100000 1000000"; "" skips it)
+#   CERTPOOL_BENCH_SWEEP      more fill concurrencies for certpool alone ("16 32"; "" for none):
+#                             shows whether its fill is bound by latency or by CPU
 #   CERTPOOL_BENCH_SKIP       parts to leave out: floor certpool lego certbot claims scan
 #   CERTPOOL_BENCH_RESULTS    results directory (bench/results)
 set -euo pipefail
@@ -23,6 +25,7 @@ CLAIMS=${CERTPOOL_BENCH_CLAIMS:-500}
 WARMUP=5
 SCAN_ROWS=${CERTPOOL_BENCH_SCAN_ROWS-100000 1000000}
 SKIP=" ${CERTPOOL_BENCH_SKIP:-} "
+SWEEP=${CERTPOOL_BENCH_SWEEP-16 32}
 PROFILE=${CERTPOOL_BENCH_PROFILE:-release}
 RESULTS=${CERTPOOL_BENCH_RESULTS:-$REPO/bench/results}
 RENEWALS=3
@@ -173,6 +176,9 @@ min_remaining_lifetime = "30d"
 ca = "pebble"
 dns = "bind"
 TOML
+for c in $SWEEP; do
+    printf '\n[pools.fill%s]\nscheme = "bench"\ncloud = "bench"\nregion = "fill%s"\ntarget_size = %s\nfill_concurrency = %s\nmin_remaining_lifetime = "30d"\nca = "pebble"\ndns = "bind"\n' "$c" "$c" "$N" "$c" >>"$2"
+done
 for i in $(seq 1 "$ON_DEMAND"); do
     printf '\n[pools.od%s]\nscheme = "bench"\ncloud = "bench"\nregion = "od%s"\ntarget_size = 1\nmin_remaining_lifetime = "30d"\nca = "pebble"\ndns = "bind"\n' "$i" "$i" >>"$2"
 done
@@ -198,6 +204,15 @@ if [[ $SKIP != *" certpool "* ]]; then
         --server-pid "$TEMPORAL_PID" --temporal-cli "$TEMPORAL_CLI" --out "$RUN/fill-certpool.json" ||
         log "certpool fill failed (rc $?)"
     stop_worker
+    for c in $SWEEP; do
+        restart_pebble
+        start_worker
+        log "certpool, fill concurrency $c: $N certificates"
+        timeout 900 "$BENCH" certpool-fill --config "$CONFIG" --pool "fill$c" --worker-pid "$WORKER" \
+            --server-pid "$TEMPORAL_PID" --temporal-cli "$TEMPORAL_CLI" --name "certpool, fill_concurrency $c" \
+            --out "$RUN/fill-certpool-c$(printf %03d "$c").json" || log "certpool fill ($c) failed (rc $?)"
+        stop_worker
+    done
 fi
 
 LEGO_ENV=(

@@ -29,6 +29,9 @@ pub(crate) struct Args {
     /// Limit for the whole fill.
     #[arg(long, default_value_t = 900)]
     timeout_secs: u64,
+    /// Name in the report.
+    #[arg(long, default_value = "certpool")]
+    name: String,
     /// Where the JSON result goes.
     #[arg(long)]
     out: PathBuf,
@@ -49,7 +52,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     let wall = started.elapsed().as_secs_f64();
     let worker_cpu = proc_cpu_secs(&args.worker_pid)? - worker0;
     let mut result = FillResult {
-        name: "certpool".into(),
+        name: args.name.clone(),
         setup: format!("one worker, PoolReplenish with fill_concurrency {fill_concurrency}"),
         target,
         wall_secs: wall,
@@ -92,7 +95,10 @@ pub(crate) async fn run(args: Args) -> Result<()> {
             .errors
             .push(format!("only {} IssueCertificate runs completed", issued.len()));
     }
-    eprintln!("certpool: {}/{} certificates in {wall:.1} s", result.issued, target);
+    eprintln!(
+        "{}: {}/{} certificates in {wall:.1} s",
+        args.name, result.issued, target
+    );
     result.write(&args.out)
 }
 

@@ -57,7 +57,7 @@ fn chart(fills: &[FillResult], path: &Path) -> Result<()> {
         .x_desc("seconds per certificate (log scale)")
         .y_desc("share of certificates")
         .draw()?;
-    let colors = [BLUE, RED, GREEN, MAGENTA, CYAN];
+    let colors = [BLUE, RED, GREEN, MAGENTA, CYAN, RGBColor(255, 140, 0), BLACK];
     for (k, r) in fills.iter().enumerate() {
         let mut v = r.latencies_secs.clone();
         v.sort_by(f64::total_cmp);
@@ -100,6 +100,21 @@ pub(crate) fn run(args: Args) -> Result<()> {
         if p.exists() {
             fills.push(read_json::<FillResult>(&p)?);
         }
+    }
+    // Extra certpool runs (other fill concurrencies) after the four contenders.
+    let mut extra: Vec<PathBuf> = std::fs::read_dir(&args.dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            n.starts_with("fill-") && !CONTENDERS.iter().any(|c| n == format!("fill-{c}.json"))
+        })
+        .collect();
+    extra.sort();
+    for p in extra {
+        fills.push(read_json::<FillResult>(&p)?);
     }
     let get = |name: &str| fills.iter().find(|r| r.name == name);
     let mut md = String::new();
