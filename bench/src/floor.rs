@@ -227,6 +227,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         cpu_scope: "the certpool-bench process".into(),
         ..Default::default()
     };
+    result.first_secs = outcomes.first().filter(|o| o.1.is_ok()).map(|o| o.0);
     for (secs, r) in outcomes {
         match r {
             Ok(()) => {

@@ -170,6 +170,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         cpu_scope: format!("all {} processes together; RSS: the largest one", args.name),
         ..Default::default()
     };
+    result.first_secs = outcomes.first().filter(|o| o.error.is_none()).map(|o| o.secs);
     for o in outcomes {
         match o.error {
             None => {

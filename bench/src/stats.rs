@@ -21,6 +21,10 @@ pub(crate) struct FillResult {
     pub wall_secs: f64,
     /// Per-certificate latency, in issue order where known.
     pub latencies_secs: Vec<f64>,
+    /// Latency of the first certificate, issued alone before the parallel rest: the one that
+    /// pays DNS-01 (the CA reuses its authorizations afterwards).
+    #[serde(default)]
+    pub first_secs: Option<f64>,
     /// CPU seconds (user + system) of what `cpu_scope` names.
     pub cpu_secs: Option<f64>,
     /// Peak resident set size, KiB, of what `cpu_scope` names.
@@ -36,6 +40,14 @@ pub(crate) struct FillResult {
 }
 
 impl FillResult {
+    /// Wall seconds per certificate once the first one is done: the steady rate, apart from
+    /// the one DNS-01 validation each contender pays.
+    #[allow(clippy::cast_precision_loss)]
+    pub(crate) fn steady_secs_per_cert(&self) -> Option<f64> {
+        let first = self.first_secs?;
+        (self.issued == self.target && self.issued > 1).then(|| (self.wall_secs - first) / (self.issued - 1) as f64)
+    }
+
     pub(crate) fn write(&self, path: &Path) -> Result<()> {
         write_json(path, self)
     }
