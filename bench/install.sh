@@ -23,6 +23,7 @@ policy_rc=0
 # certbot's package ships a systemd timer; nothing may start outside the bench's own processes.
 if [[ ! -e /usr/sbin/policy-rc.d ]]; then
     as_root sh -c 'printf "#!/bin/sh\nexit 101\n" >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d'
+    # shellcheck disable=SC2034 # read by the EXIT trap
     policy_rc=1
 fi
 trap 'rm -f "$log"; if ((policy_rc)); then as_root rm -f /usr/sbin/policy-rc.d; fi' EXIT

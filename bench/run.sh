@@ -62,6 +62,7 @@ stop_worker() {
         WORKER=""
     fi
 }
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
     stop_worker
     "$STACK" stop >/dev/null 2>&1 || true
