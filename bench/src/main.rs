@@ -1,91 +1,55 @@
-//! `certpool-bench claims`: claim latency from a warm pool through the public client API.
-//!
-//! Prints measured numbers; asserts nothing. Needs a running stack and worker (see
-//! `bench/claims.sh`, which brings both up).
+//! `certpool-bench`: certpool side by side with lego, certbot and a bare ACME floor, plus claim
+//! latency, the expiry scan at scale and Temporal's cost per certificate. `bench/run.sh` drives
+//! it end to end; each subcommand measures one thing and writes JSON, `report` turns the JSON
+//! into the results file. Prints measured numbers; asserts nothing.
 
-use anyhow::{Context, Result, bail};
-use certpool::client::CertpoolClient;
+mod claims;
+mod fill;
+mod floor;
+mod history;
+mod procs;
+mod report;
+mod scan;
+mod stats;
+mod tctl;
+
+use anyhow::Result;
 use clap::Parser;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 #[derive(Debug, Parser)]
 #[command(name = "certpool-bench", about = "certpool benchmarks; each prints measured numbers")]
 enum Cli {
     /// Claim latency through certpool::client, one claim at a time.
-    Claims(Args),
-}
-
-#[derive(Debug, clap::Args)]
-struct Args {
-    /// certpool config.
-    #[arg(long)]
-    config: PathBuf,
-    /// Pool to claim from (must hold at least --count ready certificates).
-    #[arg(long)]
-    pool: String,
-    /// Number of claims.
-    #[arg(long, default_value_t = 100)]
-    count: usize,
-    /// Claims before measuring (connection and worker warm-up).
-    #[arg(long, default_value_t = 5)]
-    warmup: usize,
-    /// Pause between claims, so that each claim's background work (refill and sync requests)
-    /// is over before the next one starts; 0 claims back to back.
-    #[arg(long, default_value_t = 0)]
-    pause_ms: u64,
-}
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1e3
+    Claims(claims::Args),
+    /// The floor: a direct instant-acme loop, no orchestration.
+    Floor(floor::Args),
+    /// certpool fills a pool through a running worker.
+    CertpoolFill(fill::Args),
+    /// On-demand issuances through certpool, one after the other.
+    OnDemand(fill::OnDemandArgs),
+    /// An external ACME client, one process per certificate.
+    Procs(procs::Args),
+    /// History events, payload bytes and activity timings from the real histories.
+    History(history::Args),
+    /// Seeds (or finds cached) a synthetic inventory.
+    ScanSeed(scan::SeedArgs),
+    /// Measures the expiry scan and the renewal starts over a seeded inventory.
+    Scan(scan::MeasureArgs),
+    /// Writes the results markdown and chart from the JSON of a run.
+    Report(report::Args),
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let Cli::Claims(args) = Cli::parse();
-    let cfg = certpool::load_config(&args.config)?;
-    let client = CertpoolClient::connect(&cfg.config.temporal, "certpool-bench").await?;
-    let run = format!("{}", std::process::id());
-    let mut samples = Vec::with_capacity(args.count);
-    for i in 0..args.warmup + args.count {
-        let cluster = format!("bench-{run}-{i}");
-        let started = Instant::now();
-        let a = client
-            .claim(&args.pool, &cluster, None)
-            .await
-            .with_context(|| format!("claim {i}"))?;
-        let took = started.elapsed();
-        if !a.new {
-            bail!("cluster {cluster} already had a certificate");
-        }
-        if i >= args.warmup {
-            samples.push(took);
-        }
-        if args.pause_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(args.pause_ms)).await;
-        }
+    match Cli::parse() {
+        Cli::Claims(a) => claims::run(a).await,
+        Cli::Floor(a) => floor::run(a).await,
+        Cli::CertpoolFill(a) => fill::run(a).await,
+        Cli::OnDemand(a) => fill::on_demand(a).await,
+        Cli::Procs(a) => procs::run(a).await,
+        Cli::History(a) => history::run(a).await,
+        Cli::ScanSeed(a) => scan::seed(&a),
+        Cli::Scan(a) => scan::measure(a).await,
+        Cli::Report(a) => report::run(a),
     }
-    samples.sort();
-    let mean = samples.iter().map(Duration::as_secs_f64).sum::<f64>() * 1e3 / samples.len().max(1) as f64;
-    println!(
-        "claims: {} from pool {} (after {} warm-up claims)",
-        samples.len(),
-        args.pool,
-        args.warmup
-    );
-    println!(
-        "latency ms: p50 {:.1}  p95 {:.1}  p99 {:.1}  max {:.1}  mean {:.1}",
-        pct(&samples, 0.50),
-        pct(&samples, 0.95),
-        pct(&samples, 0.99),
-        pct(&samples, 1.0),
-        mean
-    );
-    Ok(())
 }
