@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests of all crates and the integration tests in tests/, which start
-# their own Temporal dev server, pebble and BIND on free loopback ports and stop them afterwards.
+# their own servers on free loopback ports (Temporal dev server, pebble, BIND, nginx, NATS,
+# OpenBao, moto, PostgreSQL) and stop them afterwards.
 # Installs what is missing first (deploy/dev/install.sh).
 #
 #   deploy/dev/test.sh [extra cargo test args]
