@@ -13,6 +13,8 @@
 #   CERTPOOL_BENCH_PARALLEL   concurrency of certpool's fill, lego and the floor (8)
 #   CERTPOOL_BENCH_CLAIMS     measured claims (500)
 #   CERTPOOL_BENCH_SCAN_ROWS  inventory sizes for the scan ("100000 1000000"; "" skips it)
+#   CERTPOOL_BENCH_PG_PORT    loopback port of the scan's own PostgreSQL (27454); without the
+#                             Debian server under /usr/lib/postgresql the scan runs on SQLite only
 #   CERTPOOL_BENCH_SWEEP      more fill concurrencies for certpool alone ("16 32"; "" for none):
 #                             shows whether its fill is bound by latency or by CPU
 #   CERTPOOL_BENCH_SKIP       parts to leave out: floor certpool lego certbot claims scan
@@ -49,6 +51,9 @@ ZONE=certpool.test
 FILL_BASE=fill.bench.$ZONE
 SANS=("$FILL_BASE" "*.$FILL_BASE" "www.$FILL_BASE")
 WORKER=""
+PG_PORT=${CERTPOOL_BENCH_PG_PORT:-27454}
+PG_PID=""
+PG_VERSION=""
 T0=$SECONDS
 
 log() { echo "bench/run.sh [$((SECONDS - T0))s]: $*" >&2; }
@@ -62,9 +67,20 @@ stop_worker() {
         WORKER=""
     fi
 }
+stop_pg() {
+    if [[ -n $PG_PID ]]; then
+        # SIGINT is PostgreSQL's fast shutdown; SIGQUIT, its immediate one, only if that hangs.
+        kill -INT "$PG_PID" 2>/dev/null || true
+        for _ in $(seq 1 300); do kill -0 "$PG_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -QUIT "$PG_PID" 2>/dev/null || true
+        wait "$PG_PID" 2>/dev/null || true
+        PG_PID=""
+    fi
+}
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
     stop_worker
+    stop_pg
     "$STACK" stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -292,13 +308,80 @@ timeout 900 "$BENCH" history --address "127.0.0.1:$CERTPOOL_TEMPORAL_PORT" --tem
     --fill-pool fill --claims refilling=refill --claims "no refill=norefill" --out "$RUN/history.json" || log "history failed"
 
 # --- 3. expiry scan at scale ----------------------------------------------------------------
+# The scan's PostgreSQL: the newest Debian server, with its data directory in .bench-cache so
+# that seeded inventories outlive a run, as the SQLite files there do. Stock settings, durable
+# commits included, but for shared_buffers: the default 128 MB is sized for small machines, not
+# for a million-row table. initdb and postgres refuse to run as root: then they run as the
+# package's `postgres` user (setpriv execs, so $! is the postmaster).
+start_pg() {
+    local bin pg_dir
+    bin=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -1)
+    if [[ -z $bin || ! -x $bin/postgres || ! -x $bin/initdb ]]; then
+        log "scan: no PostgreSQL server under /usr/lib/postgresql, the scan runs on SQLite only"
+        return 1
+    fi
+    local as=()
+    if [[ $(id -u) == 0 ]]; then
+        if ! id -u postgres >/dev/null 2>&1; then
+            log "scan: running as root and there is no postgres user to run PostgreSQL as: SQLite only"
+            return 1
+        fi
+        as=(setpriv --reuid="$(id -u postgres)" --regid="$(id -g postgres)" --clear-groups)
+    fi
+    PG_VERSION=$("$bin/postgres" --version)
+    pg_dir=$REPO/.bench-cache/pg$(basename "$(dirname "$bin")")
+    if [[ ! -f $pg_dir/data/PG_VERSION ]]; then
+        rm -rf "$pg_dir"
+        mkdir -p "$pg_dir"
+        (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$pg_dir/pwfile")
+        if [[ ${#as[@]} -gt 0 ]]; then chown -R postgres:postgres "$pg_dir"; fi
+        chmod 700 "$pg_dir"
+        if ! timeout 300 "${as[@]}" "$bin/initdb" -D "$pg_dir/data" -U bench --pwfile="$pg_dir/pwfile" \
+            --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C >"$STATE/logs/initdb.log" 2>&1; then
+            tail -n 20 "$STATE/logs/initdb.log" >&2
+            rm -rf "$pg_dir"
+            log "scan: initdb failed, the scan runs on SQLite only"
+            return 1
+        fi
+    fi
+    "${as[@]}" "$bin/postgres" -D "$pg_dir/data" -k "$pg_dir" -h 127.0.0.1 -p "$PG_PORT" -c shared_buffers=256MB \
+        >>"$STATE/logs/postgres.log" 2>&1 &
+    PG_PID=$!
+    for _ in $(seq 1 300); do
+        "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break
+        kill -0 "$PG_PID" 2>/dev/null || break
+        sleep 0.2
+    done
+    if ! "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; then
+        tail -n 20 "$STATE/logs/postgres.log" >&2
+        stop_pg
+        log "scan: PostgreSQL did not start, the scan runs on SQLite only"
+        return 1
+    fi
+    # Through the environment, so the password stays out of ps.
+    CERTPOOL_BENCH_PG_URL="postgres://bench:$(cat "$pg_dir/pwfile")@127.0.0.1:$PG_PORT/postgres"
+    export CERTPOOL_BENCH_PG_URL
+}
+
 [[ $SKIP == *" scan "* ]] && SCAN_ROWS=""
+BACKENDS=(sqlite)
+if [[ -n $SCAN_ROWS ]] && start_pg; then
+    log "scan: PostgreSQL ($PG_VERSION) on 127.0.0.1:$PG_PORT, pid $PG_PID"
+    BACKENDS+=(postgres)
+fi
 for rows in $SCAN_ROWS; do
-    log "scan: $rows rows"
-    timeout 900 "$BENCH" scan-seed --backend sqlite --rows "$rows" --cache-dir "$REPO/.bench-cache"
-    timeout 600 "$BENCH" scan --rows "$rows" --cache-dir "$REPO/.bench-cache" \
-        --backend sqlite --address "http://127.0.0.1:$CERTPOOL_TEMPORAL_PORT" --out "$RUN/scan-sqlite-$rows.json" || log "scan $rows failed"
+    for backend in "${BACKENDS[@]}"; do
+        log "scan: $rows rows, $backend"
+        if ! timeout 1800 "$BENCH" scan-seed --backend "$backend" --rows "$rows" --cache-dir "$REPO/.bench-cache"; then
+            log "scan: seeding $backend with $rows rows failed"
+            continue
+        fi
+        timeout 600 "$BENCH" scan --rows "$rows" --cache-dir "$REPO/.bench-cache" --backend "$backend" \
+            --address "http://127.0.0.1:$CERTPOOL_TEMPORAL_PORT" --out "$RUN/scan-$backend-$rows.json" ||
+            log "scan: $backend, $rows rows failed"
+    done
 done
+stop_pg
 
 # --- 4. results -----------------------------------------------------------------------------
 LOAD_AFTER=$(loadavg)
@@ -319,6 +402,9 @@ NAME=$(date -u +%Y-%m-%d)-$SHA
     echo "lego              $(dpkg-query -W -f '${Version}' lego)"
     echo "certbot           $(dpkg-query -W -f '${Version}' certbot), python3-certbot-dns-rfc2136 $(dpkg-query -W -f '${Version}' python3-certbot-dns-rfc2136)"
     echo "rustc             $(rustc --version)"
+    if [[ -n $PG_VERSION ]]; then
+        echo "postgresql        $PG_VERSION, stock settings but shared_buffers=256MB (scan only)"
+    fi
 } >"$RUN/machine.txt"
 RC=0
 "$BENCH" report --dir "$RUN" --machine "$RUN/machine.txt" --out "$RESULTS/$NAME.md" --chart "$RESULTS/$NAME.svg" \

@@ -48,7 +48,7 @@ async fn main() -> Result<()> {
         Cli::OnDemand(a) => fill::on_demand(a).await,
         Cli::Procs(a) => procs::run(a).await,
         Cli::History(a) => history::run(a).await,
-        Cli::ScanSeed(a) => scan::seed(&a),
+        Cli::ScanSeed(a) => scan::seed(&a).await,
         Cli::Scan(a) => scan::measure(a).await,
         Cli::Report(a) => report::run(a),
     }

@@ -292,7 +292,8 @@ pub(crate) fn run(args: Args) -> Result<()> {
             scans.push(read_json(&p)?);
         }
     }
-    scans.sort_by_key(|s| (s.backend.clone(), s.rows));
+    // Side by side: each size's SQLite row, then the other backends'.
+    scans.sort_by_key(|s| (s.rows, s.backend != "sqlite", s.backend.clone()));
     let _ = writeln!(md, "## 3. Expiry scan at scale\n");
     let _ = writeln!(
         md,
@@ -335,9 +336,13 @@ pub(crate) fn run(args: Args) -> Result<()> {
             "\nRows are synthetic: {} distinct rcgen certificates (ECDSA P-256, 3 SANs) are \
              generated once and cached; each row takes SANs and issuer from one of them and has \
              its own id, serial and validity (90 days, renewal times spread evenly over 60 days, \
-             1% of them due when seeded; one row in ten is pooled, the rest assigned). PostgreSQL: \
-             not in this tree yet; the seeding and the measurement go through the `Inventory` \
-             trait, so a second backend is one more `--backend`.\n",
+             1% of them due when seeded; one row in ten is pooled, the rest assigned). Both \
+             backends hold the same rows in the schema their own migrations create (SQLite: one \
+             transaction of INSERTs; PostgreSQL: COPY, then VACUUM ANALYZE, as autovacuum would \
+             leave it) and are measured through the same `Inventory` calls. PostgreSQL runs on \
+             loopback with stock settings but `shared_buffers=256MB`; its DB MiB are the \
+             schema's tables with indexes and TOAST, and the server's own memory is not in the \
+             peak RSS, which is the bench process's alone.\n",
             s.distinct_der
         );
     }
@@ -468,24 +473,32 @@ pub(crate) fn run(args: Args) -> Result<()> {
         |v| v <= 50.0,
         " ms",
     );
-    let million = scans.iter().find(|s| s.rows >= 1_000_000);
-    target_line(
-        &mut md,
-        "scan of 1M rows",
-        "≤ 5 s",
-        million.map(|s| s.scan_secs),
-        |v| v <= 5.0,
-        " s",
-    );
-    #[allow(clippy::cast_precision_loss)]
-    target_line(
-        &mut md,
-        "peak RSS, 1M scan",
-        "≤ 200 MB",
-        million.map(|s| s.peak_rss_kib as f64 * 1024.0 / 1e6),
-        |v| v <= 200.0,
-        " MB",
-    );
+    let mut backends: Vec<&str> = scans.iter().map(|s| s.backend.as_str()).collect();
+    backends.sort_by_key(|b| (*b != "sqlite", *b));
+    backends.dedup();
+    if backends.is_empty() {
+        backends.push("sqlite");
+    }
+    for backend in backends {
+        let million = scans.iter().find(|s| s.backend == backend && s.rows >= 1_000_000);
+        target_line(
+            &mut md,
+            &format!("scan of 1M rows ({backend})"),
+            "≤ 5 s",
+            million.map(|s| s.scan_secs),
+            |v| v <= 5.0,
+            " s",
+        );
+        #[allow(clippy::cast_precision_loss)]
+        target_line(
+            &mut md,
+            &format!("peak RSS, 1M scan ({backend})"),
+            "≤ 200 MB",
+            million.map(|s| s.peak_rss_kib as f64 * 1024.0 / 1e6),
+            |v| v <= 200.0,
+            " MB",
+        );
+    }
     target_line(
         &mut md,
         "history events per issued certificate",

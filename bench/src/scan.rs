@@ -5,12 +5,16 @@
 use crate::stats::{proc_cpu_secs, proc_peak_rss_kib, write_json};
 use anyhow::{Context, Result, anyhow};
 use certpool_activities::inventory::EventSettings;
+use certpool_activities::inventory::postgres::PostgresInventory;
 use certpool_activities::inventory::sqlite::SqliteInventory;
+use certpool_domain::config::PostgresInventoryConfig;
 use certpool_domain::contracts::{RenewalRequest, workflow_ids};
 use certpool_domain::plugins::Inventory;
 use certpool_workflows::CertificateRenewal;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use sqlx::{Connection, Executor, PgConnection};
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -22,17 +26,22 @@ const LIFETIME_SECS: i64 = 90 * 86_400;
 /// past.
 const SPREAD_SECS: i64 = 60 * 86_400;
 
-/// Inventory backends the scan is measured on. PostgreSQL joins as one more variant: a seeding
-/// function and an `Inventory` to open; the measurement itself only sees the trait.
+/// Where `--pg-url` may come from instead, so the password stays out of `ps`.
+const PG_URL_ENV: &str = "CERTPOOL_BENCH_PG_URL";
+
+/// Inventory backends the scan is measured on: each has its own seeding and an `Inventory` to
+/// open; the measurement itself only sees the trait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Backend {
     Sqlite,
+    Postgres,
 }
 
 impl Backend {
     fn name(self) -> &'static str {
         match self {
             Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
         }
     }
 }
@@ -55,6 +64,10 @@ pub(crate) struct SeedArgs {
     /// Per mille of assigned rows already due when seeded.
     #[arg(long, default_value_t = 10)]
     due_permille: i64,
+    /// PostgreSQL server for `--backend postgres` (a role that may create schemas); each seeded
+    /// inventory is a schema of its own there.
+    #[arg(long, env = PG_URL_ENV, hide_env_values = true)]
+    pg_url: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -156,18 +169,196 @@ fn inventory_path(a: &SeedArgs) -> PathBuf {
     ))
 }
 
-fn open(a: &SeedArgs) -> Result<Box<dyn Inventory>> {
+/// One synthetic inventory row; both backends load the same rows.
+struct SynthRow<'a> {
+    id: String,
+    pool: String,
+    der: &'a DerInfo,
+    serial: String,
+    not_before: i64,
+    state: &'static str,
+    renew_at: i64,
+}
+
+fn synth_row<'a>(a: &SeedArgs, ders: &'a [DerInfo], now: i64, i: i64, rows: i64) -> Result<SynthRow<'a>> {
+    let der = &ders[usize::try_from(i)? % ders.len()];
+    // A permutation of 0..rows (7919 is prime), so renewal times are spread evenly but
+    // not in id order.
+    let u = (i * 7919) % rows;
+    let renew_at = now - SPREAD_SECS * a.due_permille / 1000 + SPREAD_SECS * u / rows;
+    Ok(SynthRow {
+        id: format!("scan{}-{i:08}", a.rows),
+        pool: format!("scan-pool-{}", i % 50),
+        der,
+        serial: format!("{}{i:08x}", der.serial),
+        not_before: renew_at - LIFETIME_SECS * 2 / 3,
+        state: if i % 10 == 0 { "pooled" } else { "assigned" },
+        renew_at,
+    })
+}
+
+async fn open(a: &SeedArgs) -> Result<Box<dyn Inventory>> {
     match a.backend {
         Backend::Sqlite => Ok(Box::new(
             SqliteInventory::open(&inventory_path(a), EventSettings::default()).map_err(|f| anyhow!(f.message))?,
         )),
+        Backend::Postgres => {
+            let inv = pg_inventory(a)?;
+            // The first call would migrate (here: find the schema current); SQLite does that in
+            // its open, so neither backend's first scan pays for it.
+            inv.migrate().await.map_err(|f| anyhow!(f.message))?;
+            Ok(Box::new(inv))
+        }
     }
 }
 
-pub(crate) fn seed(a: &SeedArgs) -> Result<()> {
+pub(crate) async fn seed(a: &SeedArgs) -> Result<()> {
     match a.backend {
         Backend::Sqlite => seed_sqlite(a),
+        Backend::Postgres => seed_postgres(a).await,
     }
+}
+
+/// Bytes the inventory takes: the SQLite file, or the schema's tables with their indexes and
+/// TOAST in PostgreSQL.
+async fn db_bytes(a: &SeedArgs) -> Result<u64> {
+    match a.backend {
+        Backend::Sqlite => Ok(std::fs::metadata(inventory_path(a))?.len()),
+        Backend::Postgres => {
+            let mut conn = PgConnection::connect(pg_url(a)?).await?;
+            let bytes: i64 = sqlx::query_scalar(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'",
+            )
+            .bind(pg_schema(a))
+            .fetch_one(&mut conn)
+            .await?;
+            conn.close().await?;
+            Ok(u64::try_from(bytes)?)
+        }
+    }
+}
+
+fn pg_url(a: &SeedArgs) -> Result<&str> {
+    a.pg_url
+        .as_deref()
+        .with_context(|| format!("--backend postgres needs --pg-url or {PG_URL_ENV}"))
+}
+
+/// One schema per seeded inventory, like one SQLite file each.
+fn pg_schema(a: &SeedArgs) -> String {
+    format!("scan_{}_{}_{}", a.rows, a.distinct_der, a.due_permille)
+}
+
+fn pg_inventory(a: &SeedArgs) -> Result<PostgresInventory> {
+    // `url` is only read by the worker's config loading; `open` takes the resolved URL.
+    let cfg: PostgresInventoryConfig = serde_json::from_value(serde_json::json!({
+        "url": { "env": PG_URL_ENV },
+        "schema": pg_schema(a),
+    }))
+    .context("postgres inventory config")?;
+    PostgresInventory::open(pg_url(a)?, &cfg, EventSettings::default()).map_err(|f| anyhow!(f.message))
+}
+
+/// A field of COPY's text format.
+fn copy_text(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A `TEXT[]` literal with every element quoted, so SANs need no further thought.
+fn pg_array(items: &[String]) -> String {
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    format!("{{{}}}", quoted.join(","))
+}
+
+/// The schema comes from the inventory's own migrations (same tables and indexes as a worker
+/// gets), the rows through COPY, which is what a bulk load into PostgreSQL would use. A marker
+/// table written last says the schema holds a complete seeding of this size; without it the
+/// schema is dropped and seeded again.
+async fn seed_postgres(a: &SeedArgs) -> Result<()> {
+    std::fs::create_dir_all(&a.cache_dir)?;
+    let schema = pg_schema(a);
+    let rows = i64::try_from(a.rows)?;
+    let mut conn = PgConnection::connect(pg_url(a)?)
+        .await
+        .context("connect to PostgreSQL")?;
+    let seeded: Option<i64> = sqlx::query_scalar(&format!("SELECT rows FROM {schema}.bench_seeded"))
+        .fetch_optional(&mut conn)
+        .await
+        .ok()
+        .flatten();
+    if seeded == Some(rows) {
+        eprintln!("scan: using cached PostgreSQL schema {schema}");
+        return Ok(());
+    }
+    let ders = ders(&a.cache_dir, a.distinct_der)?;
+    let started = Instant::now();
+    conn.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}").as_str())
+        .await?;
+    let inv = pg_inventory(a)?;
+    inv.migrate().await.map_err(|f| anyhow!(f.message))?;
+    drop(inv);
+    let now = now_unix();
+    let mut copy = conn
+        .copy_in_raw(&format!(
+            "COPY {schema}.certificates (id, pool, sans, serial, issuer, not_before, not_after, state, ca, key_ref, \
+             chain_ref, created_at, renew_at) FROM STDIN"
+        ))
+        .await?;
+    let mut buf = String::with_capacity(1 << 21);
+    for i in 0..rows {
+        let r = synth_row(a, &ders, now, i, rows)?;
+        for field in [r.id.as_str(), &r.pool, &pg_array(&r.der.sans), &r.serial, &r.der.issuer] {
+            copy_text(&mut buf, field);
+            buf.push('\t');
+        }
+        let _ = writeln!(
+            buf,
+            "{nb}\t{na}\t{state}\tpebble\tcerts/{id}/key\tcerts/{id}/chain\t{nb}\t{renew_at}",
+            nb = r.not_before,
+            na = r.not_before + LIFETIME_SECS,
+            state = r.state,
+            id = r.id,
+            renew_at = r.renew_at,
+        );
+        if buf.len() >= 1 << 20 {
+            copy.send(std::mem::take(&mut buf).into_bytes()).await?;
+        }
+    }
+    if !buf.is_empty() {
+        copy.send(buf.into_bytes()).await?;
+    }
+    copy.finish().await?;
+    let loaded = started.elapsed().as_secs_f64();
+    // A table that was just bulk-loaded has no visibility map and unset hint bits: the first
+    // reader would write them back and index-only scans would visit the heap. Autovacuum gets
+    // there on its own in a running deployment; the bench measures that state, not the
+    // minutes right after a load.
+    conn.execute(format!("VACUUM (ANALYZE) {schema}.certificates").as_str())
+        .await?;
+    conn.execute(
+        format!("CREATE TABLE {schema}.bench_seeded (rows BIGINT NOT NULL); INSERT INTO {schema}.bench_seeded VALUES ({rows})")
+            .as_str(),
+    )
+    .await?;
+    conn.close().await?;
+    eprintln!(
+        "scan: seeded {} rows in {:.1} s (COPY {loaded:.1} s, then VACUUM ANALYZE) into PostgreSQL schema {schema}",
+        a.rows,
+        started.elapsed().as_secs_f64(),
+    );
+    Ok(())
 }
 
 /// Bulk insert in one transaction; through the inventory's API this would be a million
@@ -196,28 +387,21 @@ fn seed_sqlite(a: &SeedArgs) -> Result<()> {
         )?;
         let rows = i64::try_from(a.rows)?;
         for i in 0..rows {
-            let d = &ders[usize::try_from(i)? % ders.len()];
-            // A permutation of 0..rows (7919 is prime), so renewal times are spread evenly but
-            // not in id order.
-            let u = (i * 7919) % rows;
-            let renew_at = now - SPREAD_SECS * a.due_permille / 1000 + SPREAD_SECS * u / rows;
-            let not_before = renew_at - LIFETIME_SECS * 2 / 3;
-            let id = format!("scan{}-{i:08}", a.rows);
-            let state = if i % 10 == 0 { "pooled" } else { "assigned" };
+            let r = synth_row(a, &ders, now, i, rows)?;
             stmt.execute(rusqlite::params![
-                id,
-                format!("scan-pool-{}", i % 50),
-                serde_json::to_string(&d.sans)?,
-                format!("{}{i:08x}", d.serial),
-                d.issuer,
-                not_before,
-                not_before + LIFETIME_SECS,
-                state,
+                r.id,
+                r.pool,
+                serde_json::to_string(&r.der.sans)?,
+                r.serial,
+                r.der.issuer,
+                r.not_before,
+                r.not_before + LIFETIME_SECS,
+                r.state,
                 "pebble",
-                format!("certs/{id}/key"),
-                format!("certs/{id}/chain"),
-                not_before,
-                renew_at,
+                format!("certs/{}/key", r.id),
+                format!("certs/{}/chain", r.id),
+                r.not_before,
+                r.renew_at,
             ])?;
         }
     }
@@ -274,17 +458,17 @@ async fn scan_once(inv: &dyn Inventory, now: i64, page: u32, stop_after: usize) 
 }
 
 pub(crate) async fn measure(a: MeasureArgs) -> Result<()> {
-    seed(&a.seed)?;
-    let path = inventory_path(&a.seed);
+    seed(&a.seed).await?;
+    let db_bytes = db_bytes(&a.seed).await?;
     let cpu0 = proc_cpu_secs("self")?;
-    let inv = open(&a.seed)?;
+    let inv = open(&a.seed).await?;
     let inv = inv.as_ref();
     let now = now_unix();
     let mut r = ScanResult {
         rows: a.seed.rows,
         backend: a.seed.backend.name().into(),
         distinct_der: a.seed.distinct_der,
-        db_bytes: std::fs::metadata(&path)?.len(),
+        db_bytes,
         max_starts: a.max_starts,
         ..Default::default()
     };
