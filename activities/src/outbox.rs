@@ -44,8 +44,21 @@ pub async fn relay_once(services: &Services, notifier: &Notifier) -> u32 {
         }
     };
     let (requests, events): (Vec<_>, Vec<_>) = pending.into_iter().partition(|e| e.sink == NOTIFY_SINK);
-    let mut delivered = notify(services, notifier, requests).await;
+    // The workflow requests and each sink go side by side, each sink's rows in order: a sink
+    // that hangs until its timeout holds up only its own rows.
+    let mut by_sink: std::collections::BTreeMap<String, Vec<OutboxEntry>> = std::collections::BTreeMap::new();
     for entry in events {
+        by_sink.entry(entry.sink.clone()).or_default().push(entry);
+    }
+    let sinks = futures::future::join_all(by_sink.into_values().map(|rows| publish_rows(services, rows)));
+    let (requested, published) = futures::future::join(notify(services, notifier, requests), sinks).await;
+    requested + published.into_iter().sum::<u32>()
+}
+
+/// Publishes one sink's rows in order; returns how many it accepted.
+async fn publish_rows(services: &Services, rows: Vec<OutboxEntry>) -> u32 {
+    let mut delivered = 0;
+    for entry in rows {
         let result = match services.sinks.get(&entry.sink) {
             None => Err(format!("sink {:?} is no longer configured", entry.sink)),
             Some(sink) => match serde_json::from_str::<CloudEvent>(&entry.event_json) {
