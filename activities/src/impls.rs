@@ -706,23 +706,7 @@ pub(crate) async fn notify_workflows(
     Ok(())
 }
 
-/// Cluster ids end up in workflow ids, file names and URLs.
+/// See [`certpool_domain::contracts::check_cluster_id`].
 fn validate_cluster_id(id: &str) -> Result<(), Failure> {
-    let ok = !id.is_empty()
-        && id.len() <= 100
-        && id
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Failure::permanent(
-            "claim.bad_cluster",
-            format!("cluster id {id:?} must be 1 to 100 of a-z, 0-9, '.', '_', '-', starting with a letter or digit"),
-        ))
-    }
+    certpool_domain::contracts::check_cluster_id(id).map_err(|m| Failure::permanent("claim.bad_cluster", m))
 }

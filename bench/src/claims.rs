@@ -24,6 +24,11 @@ pub(crate) struct Args {
     /// Cluster ids are `<prefix>-<n>`; the history reader finds these claims by it.
     #[arg(long)]
     cluster_prefix: Option<String>,
+    /// Claims started per second (each at its slot, one at a time), as provisioning would
+    /// send them; 0 sends each claim as soon as the previous one is answered, which keeps the
+    /// server saturated with the claims' background work (syncs, refills) on a small machine.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
     /// Where the JSON result goes (latencies in seconds).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -37,7 +42,11 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| format!("bench-{}", std::process::id()));
     let mut samples = Vec::with_capacity(args.count);
+    let t0 = tokio::time::Instant::now();
     for i in 0..args.warmup + args.count {
+        if args.rate > 0.0 {
+            tokio::time::sleep_until(t0 + std::time::Duration::from_secs_f64(i as f64 / args.rate)).await;
+        }
         let cluster = format!("{prefix}-{i}");
         let started = Instant::now();
         let a = client
@@ -54,10 +63,15 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     }
     let ms = |p| percentile(&samples, p).unwrap_or(f64::NAN) * 1e3;
     println!(
-        "claims: {} from pool {} (after {} warm-up claims)",
+        "claims: {} from pool {} (after {} warm-up claims), {}",
         samples.len(),
         args.pool,
-        args.warmup
+        args.warmup,
+        if args.rate > 0.0 {
+            format!("{} per second", args.rate)
+        } else {
+            "back to back".to_owned()
+        }
     );
     println!(
         "latency ms: p50 {:.1}  p95 {:.1}  p99 {:.1}  max {:.1}",
@@ -69,7 +83,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     if let Some(out) = &args.out {
         write_json(
             out,
-            &serde_json::json!({ "pool": args.pool, "latencies_secs": samples }),
+            &serde_json::json!({ "pool": args.pool, "rate_per_sec": args.rate, "latencies_secs": samples }),
         )?;
     }
     Ok(())

@@ -314,6 +314,13 @@ pub struct TemporalConfig {
     /// issuance, sync and renewal tasks of a refill.
     #[serde(default)]
     pub claim_task_queue: Option<String>,
+    /// Claims of one pool are answered by this many long-running `PoolClaims` workflows
+    /// (`claims/<pool>/0` … `claims/<pool>/N-1`), a cluster always by the same one. More spreads
+    /// bursts: the server admits only so many updates in flight per workflow (its dynamic config
+    /// `history.maxInFlightUpdates`, 10 by default). Clients and workers should agree, but a
+    /// mismatch only moves claims to other workflows; it never changes who gets which certificate.
+    #[serde(default = "default_claim_shards")]
+    pub claim_shards: u16,
     /// Address of the Temporal Web UI, printed by the CLI so operators can follow workflows.
     #[serde(default)]
     pub ui_address: Option<String>,
@@ -326,6 +333,10 @@ impl TemporalConfig {
             .clone()
             .unwrap_or_else(|| format!("{}-claims", self.task_queue))
     }
+}
+
+fn default_claim_shards() -> u16 {
+    4
 }
 
 fn default_namespace() -> String {
@@ -1035,6 +1046,12 @@ fn validate(
                 format!("{q:?} must be non-empty and differ from task_queue"),
             ));
         }
+    }
+    if !(1..=64).contains(&config.temporal.claim_shards) {
+        return Err(invalid(
+            &["temporal", "claim_shards"],
+            format!("{} is out of range 1 to 64", config.temporal.claim_shards),
+        ));
     }
     if config.issuance.fill_concurrency == 0 {
         return Err(invalid(&["issuance", "fill_concurrency"], "must be at least 1".into()));

@@ -21,8 +21,10 @@ pub mod workflow_names {
     pub const POOL_REPLENISH: &str = "PoolReplenish";
     /// Issues one certificate.
     pub const ISSUE_CERTIFICATE: &str = "IssueCertificate";
-    /// Gives a cluster a certificate from a pool.
+    /// Gives a cluster a certificate from a pool, waiting for replenishment if the pool says so.
     pub const ASSIGN_CERTIFICATE: &str = "AssignCertificate";
+    /// Long-running: answers a pool's claims as updates (the fast path of a claim).
+    pub const POOL_CLAIMS: &str = "PoolClaims";
     /// Pushes a cluster's current certificate to its target.
     pub const CLUSTER_SYNC: &str = "ClusterSync";
     /// Replaces an assigned certificate before it expires.
@@ -36,6 +38,16 @@ pub mod workflow_ids {
     /// `assign/<cluster>`
     pub fn assign(cluster: &str) -> String {
         format!("assign/{cluster}")
+    }
+    /// `claims/<pool>/<shard>`: the `PoolClaims` workflow that answers this cluster's claims.
+    /// The shard is a stable hash of the cluster id (FNV-1a, the same in every process and
+    /// version), so a retried claim meets the claim it repeats; any shard would give a correct
+    /// answer, since the inventory alone decides who gets which certificate.
+    pub fn claim_desk(pool: &str, cluster: &str, shards: u16) -> String {
+        let hash = cluster.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        format!("claims/{pool}/{}", hash % u64::from(shards.max(1)))
     }
     /// `cluster-sync/<cluster>`
     pub fn cluster_sync(cluster: &str) -> String {
@@ -58,7 +70,7 @@ pub mod message_names {
     pub const PROGRESS: &str = "progress";
     /// Signal to `ClusterSync`: the cluster's certificate changed, deliver again.
     pub const RESYNC: &str = "resync";
-    /// Update on `AssignCertificate`: the claim's result.
+    /// Update on `AssignCertificate` and on `PoolClaims`: the claim's result.
     pub const CLAIM: &str = "claim";
 }
 
@@ -297,6 +309,66 @@ pub struct AssignRequest {
 pub struct ClaimUpdate {
     /// Pool the caller claims from.
     pub pool: String,
+}
+
+/// Input of `PoolClaims`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimDeskInput {
+    /// The pool whose claims this workflow answers.
+    pub pool: String,
+    /// Claims answered before the workflow continues as new, which bounds its history (and the
+    /// server's per-run update limit, 2000 by default).
+    #[serde(default = "default_claims_per_run")]
+    pub claims_per_run: u32,
+}
+
+fn default_claims_per_run() -> u32 {
+    ClaimDeskInput::CLAIMS_PER_RUN
+}
+
+impl ClaimDeskInput {
+    /// Default of `claims_per_run`: about 3000 history events per run.
+    pub const CLAIMS_PER_RUN: u32 = 500;
+
+    /// A desk for `pool` with the default run length.
+    pub fn new(pool: &str) -> Self {
+        Self {
+            pool: pool.to_owned(),
+            claims_per_run: Self::CLAIMS_PER_RUN,
+        }
+    }
+}
+
+/// Answer of the `claim` update on `PoolClaims`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeskReply {
+    /// Decided: the cluster's certificate, or why there is none.
+    Decided(ClaimReply),
+    /// The pool is empty and its `on_empty` is `wait`: the caller continues with
+    /// `AssignCertificate` (`assign/<cluster>`), which requests the refill and waits for it up to
+    /// the pool's `claim_timeout`. Waiting there keeps long waits out of the shared workflow.
+    WaitForRefill,
+}
+
+/// Cluster ids end up in workflow ids, file names and URLs: 1 to 100 of `a-z`, `0-9`, `.`, `_`,
+/// `-`, starting with a letter or digit. `Err` is the message naming what is wrong.
+pub fn check_cluster_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 100
+        && id
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "cluster id {id:?} must be 1 to 100 of a-z, 0-9, '.', '_', '-', starting with a letter or digit"
+        ))
+    }
 }
 
 /// A cluster's certificate, as returned to provisioning.

@@ -5,10 +5,15 @@
 use anyhow::{Result, anyhow};
 use certpool::client::{CertpoolClient, ClaimError};
 use certpool::fill::{self, FillResult};
+use certpool_domain::contracts::{AssignRequest, ClaimDeskInput};
 use certpool_domain::plugins::CertFilter;
 use certpool_tests::{Setup, WorkerGuard, ZONE, setup, unique_label};
+use certpool_workflows::PoolClaims;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+use temporalio_client::{
+    WorkflowDescribeOptions, WorkflowExecuteUpdateOptions, WorkflowExecutionStatus, WorkflowStartOptions,
+};
 
 fn pool_toml(pool: &str, cloud: &str, size: u32, on_empty: &str, directory: Option<&str>) -> String {
     let _ = directory;
@@ -157,15 +162,14 @@ async fn claim_on_empty_pool_waits_for_replenishment() -> Result<()> {
             let waiting = tokio::spawn(async move { c.claim(&p, "w-2", None).await });
             tokio::time::sleep(Duration::from_millis(300)).await;
             assert!(!waiting.is_finished(), "the pool should have been empty");
+            // A claim for the same cluster from a pool that does not exist is refused with a
+            // message naming that pool, and leaves the waiting claim alone.
             match client.claim("some-other-pool", "w-2", None).await {
                 Err(ClaimError::Rejected { kind, message }) => {
-                    assert_eq!(kind, "claim.other_pool", "{message}");
-                    assert!(
-                        message.contains(&pool) && message.contains("some-other-pool"),
-                        "{message}"
-                    );
+                    assert_eq!(kind, "claim.unknown_pool", "{message}");
+                    assert!(message.contains("some-other-pool"), "{message}");
                 }
-                other => panic!("joining with another pool: {other:?}"),
+                other => panic!("claiming from an unknown pool: {other:?}"),
             }
             waiting.await?.map_err(|e| anyhow!("claim {i}: {e}"))?
         } else {
@@ -186,5 +190,115 @@ async fn claim_on_empty_pool_waits_for_replenishment() -> Result<()> {
             .collect::<Vec<_>>()
     );
     let _ = percentile(&latencies, 0.5);
+    Ok(())
+}
+
+/// The pool's claims workflows continue as new every few claims (2 here, 500 by default) while
+/// 16 claims arrive at once: claims that reach a closing run are sent again by the client, and
+/// every claim gets its own certificate. Also: a claims workflow refuses, before recording
+/// anything, a claim for another pool; an unknown pool is refused and its workflow ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_survive_the_claims_workflows_continuing_as_new() -> Result<()> {
+    let pool = unique_label("desk-");
+    let cloud = unique_label("c");
+    let setup = setup("desk", None, &pool_toml(&pool, &cloud, 16, "fail", None))?;
+    let _worker = WorkerGuard::start(&setup);
+    fill_pool(&setup, &pool).await?;
+    let temporal = &setup.cfg.config.temporal;
+    let client = CertpoolClient::connect(temporal, "it")
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    let t = client.temporal();
+
+    // Start every claims workflow of the pool with a run length of 2.
+    let mut first_runs = Vec::new();
+    for shard in 0..temporal.claim_shards {
+        let id = format!("claims/{pool}/{shard}");
+        let h = t
+            .start_workflow(
+                PoolClaims::run,
+                ClaimDeskInput {
+                    pool: pool.clone(),
+                    claims_per_run: 2,
+                },
+                WorkflowStartOptions::new(temporal.claims_queue(), id.clone()).build(),
+            )
+            .await?;
+        first_runs.push((id, h.run_id().unwrap_or_default().to_owned()));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let (client, pool) = (client.clone(), pool.clone());
+        tasks.spawn(async move { client.claim(&pool, &format!("desk-{i:02}"), None).await });
+    }
+    let mut certs = BTreeSet::new();
+    while let Some(joined) = tasks.join_next().await {
+        let a = joined?.map_err(|e| anyhow!("claim: {e}"))?;
+        assert!(a.new);
+        assert!(certs.insert(a.cert_id.clone()), "{} handed out twice", a.cert_id);
+    }
+    assert_eq!(certs.len(), 16);
+    let mut continued = 0;
+    for (id, first) in &first_runs {
+        let now = t
+            .get_workflow_handle::<PoolClaims>(id.clone())
+            .describe(WorkflowDescribeOptions::default())
+            .await?;
+        if now.run_id() != first {
+            continued += 1;
+        }
+    }
+    assert!(continued > 0, "no claims workflow continued as new");
+
+    // A claim for another pool sent straight to this pool's workflow: refused by the validator.
+    let (id, _) = &first_runs[0];
+    let refused = t
+        .get_workflow_handle::<PoolClaims>(id.clone())
+        .execute_update(
+            PoolClaims::claim,
+            AssignRequest {
+                pool: "another-pool".into(),
+                cluster: "x-1".into(),
+                target: None,
+            },
+            WorkflowExecuteUpdateOptions::default(),
+        )
+        .await;
+    let err = format!("{:?}", refused.expect_err("the validator should refuse"));
+    assert!(
+        err.contains("claim.wrong_workflow") && err.contains("another-pool"),
+        "{err}"
+    );
+
+    // A bad cluster id is refused before anything is sent; an unknown pool by the claim, and
+    // that pool's claims workflow ends instead of waiting forever.
+    match client.claim(&pool, "Bad Cluster", None).await {
+        Err(ClaimError::Rejected { kind, .. }) => assert_eq!(kind, "claim.bad_cluster"),
+        other => panic!("bad cluster id: {other:?}"),
+    }
+    let unknown = unique_label("nopool-");
+    match client.claim(&unknown, "x-2", None).await {
+        Err(ClaimError::Rejected { kind, message }) => {
+            assert_eq!(kind, "claim.unknown_pool");
+            assert!(message.contains(&unknown), "{message}");
+        }
+        other => panic!("unknown pool: {other:?}"),
+    }
+    let desk = certpool_domain::contracts::workflow_ids::claim_desk(&unknown, "x-2", temporal.claim_shards);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let closed = loop {
+        let d = t
+            .get_workflow_handle::<PoolClaims>(desk.clone())
+            .describe(WorkflowDescribeOptions::default())
+            .await?;
+        if d.status() != WorkflowExecutionStatus::Running {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(closed, "the unknown pool's claims workflow is still running");
     Ok(())
 }

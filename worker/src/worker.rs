@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use certpool_activities::{CertpoolActivityImpls, Services};
 use certpool_domain::config::LoadedConfig;
 use certpool_workflows::{
-    AssignCertificate, CertificateRenewal, ClusterSync, ExpiryScan, IssueCertificate, PoolReplenish,
+    AssignCertificate, CertificateRenewal, ClusterSync, ExpiryScan, IssueCertificate, PoolClaims, PoolReplenish,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -51,6 +51,7 @@ pub async fn run(cfg: Arc<LoadedConfig>, settings: WorkerSettings, shutdown: imp
         .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(tuning.claim_pollers as usize))
         .nonsticky_to_sticky_poll_ratio(tuning.nonsticky_ratio)
         .activity_task_poller_behavior(PollerBehavior::SimpleMaximum(2))
+        .register_workflow::<PoolClaims>()?
         .register_workflow::<AssignCertificate>()?
         .register_activities(CertpoolActivityImpls::new(services.clone()))
         .build();

@@ -1,6 +1,7 @@
 //! Reading failures that come back from activities and child workflows.
 
 use temporalio_common::error::{ActivityExecutionError, ChildWorkflowExecutionError, IncomingError};
+use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
 
 /// The innermost application failure of an activity or child workflow: its type, message and
 /// whether retrying could help.
@@ -64,9 +65,19 @@ fn from_incoming(mut err: &IncomingError) -> FailureSummary {
 
 /// Summarizes an activity failure.
 pub fn summarize_activity(err: &ActivityExecutionError) -> FailureSummary {
-    match err.cause() {
-        Some(c) => from_incoming(c),
-        None => FailureSummary {
+    // A local activity's failure is the application failure itself, with no cause under it.
+    let local = err.failure().and_then(|f| match &f.failure_info {
+        Some(FailureInfo::ApplicationFailureInfo(a)) if !a.r#type.is_empty() => Some(FailureSummary {
+            kind: a.r#type.clone(),
+            message: f.message.clone(),
+            permanent: a.non_retryable,
+        }),
+        _ => None,
+    });
+    match (err.cause(), local) {
+        (Some(c), _) => from_incoming(c),
+        (None, Some(summary)) => summary,
+        (None, None) => FailureSummary {
             kind: "activity".into(),
             message: err.to_string(),
             permanent: matches!(err, ActivityExecutionError::Serialization(_)),

@@ -9,6 +9,7 @@
 #![allow(missing_debug_implementations)]
 
 mod assign;
+mod claims;
 mod failure;
 mod issue;
 mod options;
@@ -18,6 +19,7 @@ mod scan;
 mod sync;
 
 pub use assign::AssignCertificate;
+pub use claims::PoolClaims;
 pub use failure::{FailureSummary, summarize_activity, summarize_child};
 pub use issue::IssueCertificate;
 pub use renewal::CertificateRenewal;

@@ -19,6 +19,12 @@ use temporalio_workflow::{
 
 /// Continue as new after this many rounds, well before history gets large.
 const ROUNDS_PER_RUN: u32 = 20;
+/// Issuances at once while the pool holds at least half its target: a top-up behind claims
+/// trickles instead of arriving as a burst of `fill_concurrency` orders that would take the CPU
+/// (and the CA's rate limit) from the claims it refills for.
+const TOP_UP_LANES: u32 = 2;
+/// Patch id of the top-up limit.
+const TOP_UP_TRICKLE: &str = "top-up-trickle";
 /// Backoff after a round with transient failures: doubles from this…
 const BACKOFF_START: Duration = Duration::from_secs(2);
 /// …to this cap.
@@ -92,9 +98,14 @@ impl PoolReplenish {
             // authorizations and the parallel orders need no DNS-01 at all. Without this, every
             // order of a pool publishes values at the same `_acme-challenge` names at once, and
             // the TXT set grows past what a validator reads over UDP.
-            let mut round = fill_round(ctx, &spec, 1).await;
+            let mut round = fill_round(ctx, &spec, 1, spec.fill_concurrency).await;
             if round.failed == 0 && deficit > 1 {
-                let rest = fill_round(ctx, &spec, deficit - 1).await;
+                let lanes = if level.ready.saturating_mul(2) >= spec.target_size && ctx.patched(TOP_UP_TRICKLE) {
+                    spec.fill_concurrency.min(TOP_UP_LANES)
+                } else {
+                    spec.fill_concurrency
+                };
+                let rest = fill_round(ctx, &spec, deficit - 1, lanes).await;
                 round.issued += rest.issued;
                 round.unusable += rest.unusable;
                 round.failed += rest.failed;
@@ -166,11 +177,11 @@ struct RoundResult {
     permanent: Option<FailureSummary>,
 }
 
-/// Issues up to `deficit` certificates with at most `fill_concurrency` in flight. Each lane takes
+/// Issues up to `deficit` certificates with at most `lanes` in flight. Each lane takes
 /// the next ticket when its issuance ends, so one slow order does not hold up a whole wave. Lanes
 /// stop taking tickets after any failure: the round ends and the loop backs off or gives up.
-async fn fill_round(ctx: &WorkflowContext<PoolReplenish>, spec: &PoolSpec, deficit: u32) -> RoundResult {
-    let lanes = spec.fill_concurrency.clamp(1, deficit);
+async fn fill_round(ctx: &WorkflowContext<PoolReplenish>, spec: &PoolSpec, deficit: u32, lanes: u32) -> RoundResult {
+    let lanes = lanes.clamp(1, deficit);
     let shared = RefCell::new((deficit, RoundResult::default()));
     let lane = |_: u32| async {
         loop {
