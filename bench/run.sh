@@ -12,6 +12,7 @@
 #   CERTPOOL_BENCH_PROFILE    release (default) or debug build of certpool and certpool-bench
 #   CERTPOOL_BENCH_PARALLEL   concurrency of certpool's fill, lego and the floor (8)
 #   CERTPOOL_BENCH_CLAIMS     measured claims (500)
+#   CERTPOOL_BENCH_CLAIM_RATE claims per second of the paced claim runs (10)
 #   CERTPOOL_BENCH_SCAN_ROWS  inventory sizes for the scan ("100000 1000000"; "" skips it)
 #   CERTPOOL_BENCH_PG_PORT    loopback port of the scan's own PostgreSQL (27454); without the
 #                             Debian server under /usr/lib/postgresql the scan runs on SQLite only
@@ -24,6 +25,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 N=${1:-100}
 PAR=${CERTPOOL_BENCH_PARALLEL:-8}
 CLAIMS=${CERTPOOL_BENCH_CLAIMS:-500}
+CLAIM_RATE=${CERTPOOL_BENCH_CLAIM_RATE:-10}
 WARMUP=5
 SCAN_ROWS=${CERTPOOL_BENCH_SCAN_ROWS-100000 1000000}
 SKIP=" ${CERTPOOL_BENCH_SKIP:-} "
@@ -291,11 +293,28 @@ if [[ $SKIP != *" claims "* ]]; then
         --cluster-prefix refill --out "$RUN/claims-refill.json" || log "claims (refilling) failed"
     log "claims: waiting for the refill"
     timeout 1200 "$BIN/certpool" --config "$CONFIG" pools fill --pool claims --wait --timeout 15m >/dev/null
-    stop_worker
-    start_worker "$STATE/bench-norefill.toml"
-    log "claims: $CLAIMS claims, no refill"
+    log "claims: $CLAIMS claims at $CLAIM_RATE/s, the pool refilling behind them"
     timeout 900 "$BENCH" claims --config "$CONFIG" --pool claims --count "$CLAIMS" --warmup "$WARMUP" \
-        --cluster-prefix norefill --out "$RUN/claims-norefill.json" || log "claims (no refill) failed"
+        --rate "$CLAIM_RATE" --cluster-prefix refillpaced --out "$RUN/claims-refill-paced.json" ||
+        log "claims (refilling, paced) failed"
+    for mode in "" paced; do
+        log "claims: waiting for the refill"
+        timeout 1200 "$BIN/certpool" --config "$CONFIG" pools fill --pool claims --wait --timeout 15m >/dev/null
+        stop_worker
+        start_worker "$STATE/bench-norefill.toml"
+        if [[ -z $mode ]]; then
+            log "claims: $CLAIMS claims, no refill"
+            timeout 900 "$BENCH" claims --config "$CONFIG" --pool claims --count "$CLAIMS" --warmup "$WARMUP" \
+                --cluster-prefix norefill --out "$RUN/claims-norefill.json" || log "claims (no refill) failed"
+        else
+            log "claims: $CLAIMS claims at $CLAIM_RATE/s, no refill"
+            timeout 900 "$BENCH" claims --config "$CONFIG" --pool claims --count "$CLAIMS" --warmup "$WARMUP" \
+                --rate "$CLAIM_RATE" --cluster-prefix norefillpaced --out "$RUN/claims-norefill-paced.json" ||
+                log "claims (no refill, paced) failed"
+        fi
+        stop_worker
+        start_worker
+    done
     log "renewals: $RENEWALS operator-forced"
     for id in $("$BIN/certpool" --config "$CONFIG" certs list --pool claims --output json |
         python3 -c 'import json,sys; print("\n".join([c["id"] for c in json.load(sys.stdin) if c["state"]=="assigned"][:'"$RENEWALS"']))'); do
@@ -305,7 +324,8 @@ if [[ $SKIP != *" claims "* ]]; then
 fi
 log "history: reading the real histories"
 timeout 900 "$BENCH" history --address "127.0.0.1:$CERTPOOL_TEMPORAL_PORT" --temporal-cli "$TEMPORAL_CLI" \
-    --fill-pool fill --claims refilling=refill --claims "no refill=norefill" --out "$RUN/history.json" || log "history failed"
+    --fill-pool fill --claims refilling=refill --claims "no refill=norefill" \
+    --claims "refilling, paced=refillpaced" --claims "no refill, paced=norefillpaced" --out "$RUN/history.json" || log "history failed"
 
 # --- 3. expiry scan at scale ----------------------------------------------------------------
 # The scan's PostgreSQL: the newest Debian server, with its data directory in .bench-cache so

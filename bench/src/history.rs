@@ -79,16 +79,89 @@ pub(crate) struct HistoryReport {
     pub issue_duration_ms: f64,
 }
 
-/// The claim path of one group of claims, from their histories.
+/// The claim path of one group of claims, from the `PoolClaims` histories that answered them.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct ClaimPath {
-    pub assign_certificate: Cost,
+    /// Claims of the group found in the histories.
+    pub claims: usize,
+    /// The history events and payloads of the workflow tasks that answered them (`runs` counts
+    /// those workflow tasks).
+    pub pool_claims: Cost,
     pub cluster_sync: Cost,
-    /// AssignCertificate: workflow start to claim update completed, and its workflow tasks, ms.
-    pub start_to_update_ms: f64,
+    /// Workflow task scheduled to claim update completed, ms (the server's part of a claim).
+    pub task_to_update_ms: f64,
     pub wft_queue_ms: f64,
     pub wft_run_ms: f64,
-    pub wft_per_run: f64,
+    /// Claims answered per workflow task.
+    pub claims_per_wft: f64,
+}
+
+/// Splits each `PoolClaims` history into its workflow tasks (scheduled up to the next scheduled)
+/// and keeps those that answered claims of clusters named `<prefix>…`.
+fn claim_path(t: &Temporal, desks: &[Vec<Value>], prefix: &str, sync_sample: usize) -> Result<ClaimPath> {
+    let mut c = ClaimPath::default();
+    let (mut queue, mut run, mut to_update) = (Vec::new(), Vec::new(), Vec::new());
+    let mut clusters = Vec::new();
+    for h in desks {
+        let starts: Vec<usize> = h
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| event_type(e) == "WorkflowTaskScheduled")
+            .map(|(i, _)| i)
+            .collect();
+        for (k, &from) in starts.iter().enumerate() {
+            let seg = &h[from..starts.get(k + 1).copied().unwrap_or(h.len())];
+            let ours: Vec<String> = seg
+                .iter()
+                .filter(|e| event_type(e) == "WorkflowExecutionUpdateAccepted")
+                .filter_map(|e| {
+                    attr(e, "workflowExecutionUpdateAcceptedEventAttributes")["acceptedRequest"]["meta"]["updateId"]
+                        .as_str()
+                        .map(str::to_owned)
+                })
+                .filter(|id| id.starts_with(prefix))
+                .collect();
+            if ours.is_empty() {
+                continue;
+            }
+            c.claims += ours.len();
+            c.pool_claims.runs += 1;
+            c.pool_claims.events += seg.len();
+            c.pool_claims.payload_bytes += seg.iter().map(payload_bytes).sum::<u64>();
+            let find = |ty: &str| seg.iter().find(|e| event_type(e) == ty);
+            if let (Some(s), Some(st), Some(done)) = (
+                find("WorkflowTaskScheduled"),
+                find("WorkflowTaskStarted"),
+                find("WorkflowTaskCompleted"),
+            ) {
+                queue.extend(ms_between(s, st));
+                run.extend(ms_between(st, done));
+            }
+            for e in seg
+                .iter()
+                .filter(|e| event_type(e) == "WorkflowExecutionUpdateCompleted")
+            {
+                to_update.extend(ms_between(&seg[0], e));
+            }
+            clusters.extend(
+                ours.iter()
+                    .filter_map(|id| id.split_once('/').map(|(c, _)| c.to_owned())),
+            );
+        }
+    }
+    for cluster in clusters.iter().take(sync_sample) {
+        if let Ok(sync) = t.history(&format!("cluster-sync/{cluster}"), "") {
+            c.cluster_sync.add(&sync);
+        }
+    }
+    c.task_to_update_ms = mean(&to_update).unwrap_or(0.0);
+    c.wft_queue_ms = mean(&queue).unwrap_or(0.0);
+    c.wft_run_ms = mean(&run).unwrap_or(0.0);
+    #[allow(clippy::cast_precision_loss)]
+    {
+        c.claims_per_wft = c.claims as f64 / c.pool_claims.runs.max(1) as f64;
+    }
+    Ok(c)
 }
 
 fn attr<'a>(e: &'a Value, name: &str) -> &'a Value {
@@ -251,36 +324,14 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         }
     }
 
+    let desks: Vec<Vec<Value>> = t
+        .list("WorkflowType = 'PoolClaims'")?
+        .into_iter()
+        .map(|run| t.history(&run.workflow_id, &run.run_id))
+        .collect::<Result<_>>()?;
     for group in &args.claims {
         let (label, prefix) = group.split_once('=').unwrap_or((group.as_str(), group.as_str()));
-        let mut c = ClaimPath::default();
-        let mut cwft = WftAcc::default();
-        let mut to_update = Vec::new();
-        let wanted = format!("assign/{prefix}-");
-        for run in t
-            .list("WorkflowType = 'AssignCertificate'")?
-            .into_iter()
-            .filter(|r| r.workflow_id.starts_with(&wanted))
-            .take(args.claim_sample)
-        {
-            let h = t.history(&run.workflow_id, &run.run_id)?;
-            c.assign_certificate.add(&h);
-            cwft.add(&h);
-            if let (Some(first), Some(done)) = (
-                h.first(),
-                h.iter().find(|e| event_type(e) == "WorkflowExecutionUpdateCompleted"),
-            ) {
-                to_update.extend(ms_between(first, done));
-            }
-            let cluster = run.workflow_id.trim_start_matches("assign/");
-            if let Ok(sync) = t.history(&format!("cluster-sync/{cluster}"), "") {
-                c.cluster_sync.add(&sync);
-            }
-        }
-        c.start_to_update_ms = mean(&to_update).unwrap_or(0.0);
-        c.wft_queue_ms = mean(&cwft.queue).unwrap_or(0.0);
-        c.wft_run_ms = mean(&cwft.run).unwrap_or(0.0);
-        c.wft_per_run = cwft.per_run();
+        let c = claim_path(&t, &desks, &format!("{prefix}-"), args.claim_sample)?;
         r.claims.insert(label.to_owned(), c);
     }
     eprintln!(

@@ -222,7 +222,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     );
                     println!("  SANs: {}", a.sans.join(", "));
                     println!("  key: {}  chain: {}", a.key_ref, a.chain_ref);
-                    eprintln!("claimed in {:.1} ms", took.as_secs_f64() * 1e3);
+                    eprintln!(
+                        "claimed in {:.1} ms (an update to the workflow {})",
+                        took.as_secs_f64() * 1e3,
+                        certpool_domain::contracts::workflow_ids::claim_desk(
+                            &pool,
+                            &cluster,
+                            cfg.config.temporal.claim_shards
+                        )
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
