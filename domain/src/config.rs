@@ -1585,6 +1585,25 @@ dns = "bind"
     }
 
     #[test]
+    fn claim_shards_default_and_range() {
+        let c = load(MINIMAL).expect("valid");
+        assert_eq!(c.config.temporal.claim_shards, 4);
+        for (value, ok) in [("1", true), ("64", true), ("0", false), ("65", false)] {
+            let text = MINIMAL.replace(
+                "address = \"http://127.0.0.1:7233\"",
+                &format!("address = \"http://127.0.0.1:7233\"\nclaim_shards = {value}"),
+            );
+            match load(&text) {
+                Ok(c) => assert!(ok, "{value} accepted: {:?}", c.config.temporal.claim_shards),
+                Err(e) => {
+                    assert!(!ok, "{value} refused: {e}");
+                    assert!(e.to_string().contains("temporal.claim_shards"), "{e}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn unknown_key_is_named_with_its_line() {
         let text = MINIMAL.replace("target_size = 3", "target_size = 3\ntarget_sise = 4");
         let err = load(&text).expect_err("unknown key").to_string();

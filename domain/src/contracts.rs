@@ -772,3 +772,37 @@ impl CertpoolActivities {
         unimplemented!()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shard of a cluster must never change between versions or processes: a retried claim
+    /// goes to the same workflow as the claim it repeats. These values pin the hash.
+    #[test]
+    fn claim_desk_is_stable_and_spread() {
+        assert_eq!(workflow_ids::claim_desk("p", "cluster-42", 4), "claims/p/2");
+        assert_eq!(workflow_ids::claim_desk("p", "cluster-43", 4), "claims/p/1");
+        assert_eq!(workflow_ids::claim_desk("p", "cluster-42", 1), "claims/p/0");
+        // Zero shards would divide by zero; it means one.
+        assert_eq!(workflow_ids::claim_desk("p", "cluster-42", 0), "claims/p/0");
+        let mut per_shard = [0_u32; 4];
+        for i in 0..400 {
+            let id = workflow_ids::claim_desk("p", &format!("c-{i}"), 4);
+            let shard: usize = id.rsplit('/').next().and_then(|s| s.parse().ok()).unwrap_or(99);
+            per_shard[shard] += 1;
+        }
+        assert!(per_shard.iter().all(|&n| (60..=140).contains(&n)), "{per_shard:?}");
+    }
+
+    #[test]
+    fn cluster_ids() {
+        for ok in ["a", "cluster-42", "x.y_z-1", &"a".repeat(100)] {
+            assert!(check_cluster_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", "A", "a b", "a/b", &"a".repeat(101)] {
+            let err = check_cluster_id(bad).expect_err(bad);
+            assert!(err.contains("must be 1 to 100"), "{err}");
+        }
+    }
+}

@@ -96,6 +96,16 @@ pub(crate) fn deliver() -> ActivityOptions {
         .build()
 }
 
+/// [`deliver`] as a local activity: the same timeout and unlimited retries; past the SDK's local
+/// retry threshold the backoff becomes a workflow timer, so a target that stays down costs a
+/// workflow task per attempt, as the regular activity did.
+pub(crate) fn deliver_local() -> temporalio_workflow::LocalActivityOptions {
+    temporalio_workflow::LocalActivityOptions::builder()
+        .start_to_close_timeout(Duration::from_secs(120))
+        .retry_policy(retry_until_done())
+        .build()
+}
+
 /// Verification polls the endpoint inside the activity until its own timeout.
 pub(crate) fn verify() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(900))

@@ -7,6 +7,11 @@ use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_workflow::{ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowResult};
 
+/// Patch id of the change that runs `deliver` as a local activity: a push to a target is a few
+/// seconds at most, and as a regular activity it cost every sync a second workflow task and an
+/// activity task through the server (a claim starts one sync, so this is per claim).
+const DELIVER_LOCAL: &str = "deliver-local";
+
 /// Rounds before continuing as new.
 const ROUNDS_PER_RUN: u32 = 50;
 
@@ -32,16 +37,24 @@ impl ClusterSync {
         };
         loop {
             ctx.state_mut(|s| s.pending = false);
-            let delivered = ctx
-                .execute_activity(CertpoolActivities::deliver, req.cluster.clone(), options::deliver())
+            let delivered = if ctx.patched(DELIVER_LOCAL) {
+                ctx.execute_local_activity(
+                    CertpoolActivities::deliver,
+                    req.cluster.clone(),
+                    options::deliver_local(),
+                )
                 .await
-                .map_err(|e| {
-                    let s = summarize_activity(&e);
-                    ApplicationFailure::builder(format!("deliver to {} failed: {}", req.cluster, s.message))
-                        .type_name(s.kind)
-                        .non_retryable(true)
-                        .build()
-                })?;
+            } else {
+                ctx.execute_activity(CertpoolActivities::deliver, req.cluster.clone(), options::deliver())
+                    .await
+            };
+            let delivered = delivered.map_err(|e| {
+                let s = summarize_activity(&e);
+                ApplicationFailure::builder(format!("deliver to {} failed: {}", req.cluster, s.message))
+                    .type_name(s.kind)
+                    .non_retryable(true)
+                    .build()
+            })?;
             if let Some(d) = delivered {
                 if d.verify {
                     ctx.execute_activity(CertpoolActivities::verify_delivery, d.clone(), options::verify())
