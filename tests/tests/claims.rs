@@ -302,3 +302,85 @@ async fn claims_survive_the_claims_workflows_continuing_as_new() -> Result<()> {
     assert!(closed, "the unknown pool's claims workflow is still running");
     Ok(())
 }
+
+/// The `certpool` binary next to this test's own executable (`target/<profile>/certpool`,
+/// built by `cargo test --workspace --all-targets`), or `CERTPOOL_BIN`.
+fn certpool_bin() -> Result<std::path::PathBuf> {
+    if let Ok(p) = std::env::var("CERTPOOL_BIN") {
+        return Ok(p.into());
+    }
+    let exe = std::env::current_exe()?;
+    let bin = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .map(|d| d.join("certpool"))
+        .ok_or_else(|| anyhow!("no directory above {}", exe.display()))?;
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(anyhow!(
+            "{} not built: run cargo test --workspace --all-targets, or set CERTPOOL_BIN",
+            bin.display()
+        ))
+    }
+}
+
+/// The worker that holds the pool's claims workflows in its cache dies without a goodbye
+/// (SIGKILL): claims go on, answered by the other worker once the server gives up on the dead
+/// one's sticky queue, and a repeated claim still returns the same certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_go_on_when_the_worker_holding_the_claims_workflows_is_killed() -> Result<()> {
+    let pool = unique_label("kill-");
+    let cloud = unique_label("c");
+    let setup = setup("kill", None, &pool_toml(&pool, &cloud, 6, "fail", None))?;
+    let log = std::fs::File::create(setup.path.with_extension("worker-a.log"))?;
+    let mut worker_a = std::process::Command::new(certpool_bin()?)
+        .arg("--config")
+        .arg(&setup.path)
+        .arg("worker")
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()?;
+    let result = async {
+        fill_pool(&setup, &pool).await?;
+        let client = CertpoolClient::connect(&setup.cfg.config.temporal, "it")
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        // Every shard's claims workflow is started and cached by worker A, the only worker.
+        let mut first = None;
+        for i in 0..3 {
+            let a = client
+                .claim(&pool, &format!("kill-{i}"), None)
+                .await
+                .map_err(|e| anyhow!("claim {i}: {e}"))?;
+            first.get_or_insert(a);
+        }
+        let _b = WorkerGuard::start(&setup);
+        worker_a.kill()?;
+        worker_a.wait()?;
+        let started = Instant::now();
+        let mut certs = BTreeSet::new();
+        for i in 3..6 {
+            let a = client
+                .claim(&pool, &format!("kill-{i}"), None)
+                .await
+                .map_err(|e| anyhow!("claim {i} after the kill: {e}"))?;
+            assert!(a.new && certs.insert(a.cert_id));
+        }
+        let first = first.ok_or_else(|| anyhow!("no first claim"))?;
+        let again = client
+            .claim(&pool, &first.cluster, None)
+            .await
+            .map_err(|e| anyhow!("repeated claim: {e}"))?;
+        assert_eq!((again.cert_id.as_str(), again.new), (first.cert_id.as_str(), false));
+        eprintln!(
+            "3 claims and a repeat after the kill took {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = worker_a.kill();
+    let _ = worker_a.wait();
+    result
+}

@@ -50,6 +50,11 @@ pub async fn run(cfg: Arc<LoadedConfig>, settings: WorkerSettings, shutdown: imp
     let claim_options = WorkerOptions::new(claims_queue.clone())
         .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(tuning.claim_pollers as usize))
         .nonsticky_to_sticky_poll_ratio(tuning.nonsticky_ratio)
+        // A claim's task normally reaches the worker that caches the pool's claims workflow in
+        // a millisecond or two. If that worker died, the server hands the task to any worker
+        // only after this long (the SDK's default is 10 s, which every claim of the dead
+        // worker's shards would wait).
+        .sticky_queue_schedule_to_start_timeout(std::time::Duration::from_secs(2))
         .activity_task_poller_behavior(PollerBehavior::SimpleMaximum(2))
         .register_workflow::<PoolClaims>()?
         .register_workflow::<AssignCertificate>()?
