@@ -5,18 +5,16 @@
 //! it dies with the guard or with the test process. Setup (AppRole, policies) goes through the
 //! HTTP API with `curl`, as an operator would script it.
 
+use crate::Proc;
 use anyhow::{Context, Result, bail};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// An OpenBao dev server, killed on drop.
 pub struct BaoServer {
     port: u16,
     root_token: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    log: PathBuf,
+    proc: Proc,
     _dir: tempfile::TempDir,
 }
 
@@ -27,29 +25,23 @@ impl BaoServer {
         let port = crate::free_port();
         let root_token = format!("root-{:016x}", rand_u64());
         let dir = tempfile::Builder::new().prefix("certpool-bao-").tempdir()?;
-        let log = dir.path().join("bao.log");
-        let out = std::fs::File::create(&log)?;
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(r#""$@" & p=$!; read -r _ || true; kill "$p" 2>/dev/null; wait "$p""#)
-            .arg("watchdog")
-            .arg(&bin)
-            .args(["server", "-dev"])
-            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
-            .arg(format!("-dev-root-token-id={root_token}"))
-            .env("HOME", dir.path())
-            .stdin(Stdio::piped())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .spawn()
-            .context("spawn bao server -dev")?;
-        let stdin = child.stdin.take();
+        let home = dir.path().display().to_string();
+        let proc = Proc::spawn(
+            "bao server -dev",
+            &bin,
+            &[
+                "server",
+                "-dev",
+                &format!("-dev-listen-address=127.0.0.1:{port}"),
+                &format!("-dev-root-token-id={root_token}"),
+            ],
+            &[("HOME", home.as_str())],
+            dir.path().join("bao.log"),
+        )?;
         let server = Self {
             port,
             root_token,
-            child,
-            stdin,
-            log,
+            proc,
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -61,8 +53,10 @@ impl BaoServer {
                 return Ok(server);
             }
             if Instant::now() > deadline {
-                let log = std::fs::read_to_string(&server.log).unwrap_or_default();
-                bail!("bao dev server did not become healthy in 30 s:\n{log}");
+                bail!(
+                    "bao dev server did not become healthy in 30 s:\n{}",
+                    server.proc.log_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -165,23 +159,7 @@ impl BaoServer {
 
     /// Stops the server now (the port stays unused until the OS hands it out again).
     pub fn stop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for BaoServer {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc.stop();
     }
 }
 

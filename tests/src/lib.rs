@@ -31,6 +31,7 @@ pub mod nginx;
 pub mod postgres;
 pub mod route53_backend;
 pub mod route53_bridge;
+pub mod verify;
 
 /// The repository checkout (for `.venv/bin/...`).
 pub fn repo_root() -> PathBuf {
@@ -101,6 +102,17 @@ impl Proc {
             stdin,
             log,
         })
+    }
+
+    /// Stops the server now and waits for it: its watchdog kills it when stdin closes.
+    pub fn stop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+
+    /// The server's output so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Fails with the log tail when the server has exited.

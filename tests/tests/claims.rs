@@ -303,28 +303,6 @@ async fn claims_survive_the_claims_workflows_continuing_as_new() -> Result<()> {
     Ok(())
 }
 
-/// The `certpool` binary next to this test's own executable (`target/<profile>/certpool`,
-/// built by `cargo test --workspace --all-targets`), or `CERTPOOL_BIN`.
-fn certpool_bin() -> Result<std::path::PathBuf> {
-    if let Ok(p) = std::env::var("CERTPOOL_BIN") {
-        return Ok(p.into());
-    }
-    let exe = std::env::current_exe()?;
-    let bin = exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .map(|d| d.join("certpool"))
-        .ok_or_else(|| anyhow!("no directory above {}", exe.display()))?;
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(anyhow!(
-            "{} not built: run cargo test --workspace --all-targets, or set CERTPOOL_BIN",
-            bin.display()
-        ))
-    }
-}
-
 /// The worker that holds the pool's claims workflows in its cache dies without a goodbye
 /// (SIGKILL): claims go on, answered by the other worker once the server gives up on the dead
 /// one's sticky queue, and a repeated claim still returns the same certificate.
@@ -334,10 +312,8 @@ async fn claims_go_on_when_the_worker_holding_the_claims_workflows_is_killed() -
     let cloud = unique_label("c");
     let setup = setup("kill", None, &pool_toml(&pool, &cloud, 6, "fail", None))?;
     let log = std::fs::File::create(setup.path.with_extension("worker-a.log"))?;
-    let mut worker_a = std::process::Command::new(certpool_bin()?)
-        .arg("--config")
+    let mut worker_a = std::process::Command::new(env!("CARGO_BIN_EXE_certpool-test-worker"))
         .arg(&setup.path)
-        .arg("worker")
         .stdout(log.try_clone()?)
         .stderr(log)
         .spawn()?;

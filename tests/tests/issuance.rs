@@ -8,7 +8,6 @@ use certpool::fill::{self, FillResult};
 use certpool_domain::cert::{CertState, paths};
 use certpool_domain::config::KeyAlgorithm;
 use certpool_domain::contracts::IssueRequest;
-use certpool_domain::plugins::CertFilter;
 use certpool_tests::{
     BLOCKED, Setup, WorkerGuard, ZONE, json_with_decoded_payloads, setup, stack, txt_values_sync, unique_label,
 };
@@ -16,7 +15,6 @@ use certpool_workflows::IssueCertificate;
 use std::time::{Duration, Instant};
 use temporalio_client::errors::WorkflowGetResultError;
 use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
-use x509_parser::pem::Pem;
 
 fn regional_pool(pool: &str, cloud: &str, size: u32) -> String {
     format!(
@@ -154,73 +152,21 @@ async fn pool_of_three_fills_with_verified_certificates_and_no_key_in_history() 
     }
 
     let spec = setup.cfg.pool(&pool).map_err(|m| anyhow!(m))?;
-    let inventory = certpool_activities::inventory::from_config(
-        &setup.cfg.config.inventory,
-        &setup.cfg.base_dir,
-        &setup.cfg.config.events,
-    )
-    .map_err(|f| anyhow!("{f}"))?;
     let secrets = certpool_activities::secrets::from_config(&setup.cfg.config.secrets, &setup.cfg.base_dir)
         .map_err(|f| anyhow!("{f}"))?;
-    let certs = inventory
-        .list(&CertFilter::default())
-        .await
-        .map_err(|f| anyhow!("{f}"))?;
-    assert_eq!(certs.len(), 3, "exactly the target is issued");
-
-    let root_pem = stack().issuing_root()?;
-    let root_der = Pem::iter_from_buffer(root_pem.as_bytes()).next().unwrap()?.contents;
-    let (_, root) = x509_parser::parse_x509_certificate(&root_der)?;
+    let certs = certpool_tests::verify::pool_certificates(&setup, &pool, &stack().issuing_root()?, 3).await?;
     let mut secret_texts = Vec::new();
     for cert in &certs {
-        assert_eq!(cert.state, CertState::Pooled);
-        assert_eq!(cert.sans, spec.sans, "inventory keeps the materialized SANs");
-        let chain = secrets
-            .get(&cert.chain_ref)
-            .await
-            .map_err(|f| anyhow!("{f}"))?
-            .expect("chain stored");
-        let pems: Vec<Pem> = Pem::iter_from_buffer(&chain).collect::<Result<_, _>>()?;
-        assert!(pems.len() >= 2, "leaf and intermediate");
-        let parsed: Vec<_> = pems
-            .iter()
-            .map(|p| x509_parser::parse_x509_certificate(&p.contents).unwrap().1)
-            .collect();
-        // Each certificate is signed by the next, the last by pebble's issuing root.
-        for pair in parsed.windows(2) {
-            pair[0].verify_signature(Some(pair[1].public_key()))?;
-        }
-        parsed.last().unwrap().verify_signature(Some(root.public_key()))?;
-        let leaf = &parsed[0];
-        let mut sans: Vec<String> = leaf
-            .subject_alternative_name()?
-            .unwrap()
-            .value
-            .general_names
-            .iter()
-            .filter_map(|n| match n {
-                x509_parser::extensions::GeneralName::DNSName(d) => Some((*d).to_owned()),
-                _ => None,
-            })
-            .collect();
-        let mut want = spec.sans.clone();
-        sans.sort();
-        want.sort();
-        assert_eq!(sans, want, "the leaf carries exactly the materialized SANs");
-        assert_eq!(
-            leaf.raw_serial().iter().map(|b| format!("{b:02x}")).collect::<String>(),
-            cert.serial
-        );
-
+        assert_eq!(cert.record.state, CertState::Pooled);
         let key_pem = secrets
-            .get(&paths::cert_key(&cert.id))
+            .get(&paths::cert_key(&cert.record.id))
             .await
             .map_err(|f| anyhow!("{f}"))?
             .expect("key stored");
         let key = rcgen::KeyPair::from_pem(std::str::from_utf8(&key_pem)?)?;
         assert_eq!(
             key.public_key_raw(),
-            &*leaf.public_key().subject_public_key.data,
+            cert.leaf_public_key.as_slice(),
             "stored key matches the certificate"
         );
         secret_texts.push(String::from_utf8(key_pem)?);

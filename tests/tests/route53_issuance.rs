@@ -5,15 +5,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use certpool::fill::{self, FillResult};
-use certpool_domain::plugins::CertFilter;
 use certpool_tests::dns_suite::DnsBackend;
 use certpool_tests::moto::moto_open;
 use certpool_tests::route53_backend::Route53Backend;
 use certpool_tests::{WorkerGuard, route53_bridge, setup_full, stack, txt_values_sync, unique_label};
 use std::time::{Duration, Instant};
-use x509_parser::pem::Pem;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pool_fills_through_route53_and_pebble_validates_through_its_records() -> Result<()> {
@@ -74,54 +72,7 @@ interval = "100ms"
     eprintln!("route53 end to end: pool of 2 filled in {:?}", started.elapsed());
 
     // The certificates chain to this pebble's root and carry exactly the pool's SANs.
-    let spec = setup.cfg.pool(&pool).map_err(|m| anyhow!(m))?;
-    let inventory = certpool_activities::inventory::from_config(
-        &setup.cfg.config.inventory,
-        &setup.cfg.base_dir,
-        &setup.cfg.config.events,
-    )
-    .map_err(|f| anyhow!("{f}"))?;
-    let secrets = certpool_activities::secrets::from_config(&setup.cfg.config.secrets, &setup.cfg.base_dir)
-        .map_err(|f| anyhow!("{f}"))?;
-    let certs = inventory
-        .list(&CertFilter::default())
-        .await
-        .map_err(|f| anyhow!("{f}"))?;
-    assert_eq!(certs.len(), 2);
-    let root_pem = pebble.issuing_root()?;
-    let root_der = Pem::iter_from_buffer(root_pem.as_bytes()).next().unwrap()?.contents;
-    let (_, root) = x509_parser::parse_x509_certificate(&root_der)?;
-    for cert in &certs {
-        let chain = secrets
-            .get(&cert.chain_ref)
-            .await
-            .map_err(|f| anyhow!("{f}"))?
-            .expect("chain stored");
-        let pems: Vec<Pem> = Pem::iter_from_buffer(&chain).collect::<Result<_, _>>()?;
-        let parsed: Vec<_> = pems
-            .iter()
-            .map(|p| x509_parser::parse_x509_certificate(&p.contents).unwrap().1)
-            .collect();
-        for pair in parsed.windows(2) {
-            pair[0].verify_signature(Some(pair[1].public_key()))?;
-        }
-        parsed.last().unwrap().verify_signature(Some(root.public_key()))?;
-        let mut sans: Vec<String> = parsed[0]
-            .subject_alternative_name()?
-            .unwrap()
-            .value
-            .general_names
-            .iter()
-            .filter_map(|n| match n {
-                x509_parser::extensions::GeneralName::DNSName(d) => Some((*d).to_owned()),
-                _ => None,
-            })
-            .collect();
-        let mut want = spec.sans.clone();
-        sans.sort();
-        want.sort();
-        assert_eq!(sans, want);
-    }
+    certpool_tests::verify::pool_certificates(&setup, &pool, &pebble.issuing_root()?, 2).await?;
 
     // Clean-up left no challenge record: not in moto, and not served by the bridge.
     let backend = Route53Backend::new(m, &zone_id).await;

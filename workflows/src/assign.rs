@@ -141,23 +141,15 @@ async fn claim_until_assigned(
             } => {
                 if !asked_for_refill {
                     asked_for_refill = true;
-                    ctx.execute_local_activity(
-                        CertpoolActivities::notify,
-                        NotifyRequest {
-                            replenish_pools: vec![pool.clone()],
-                            reason: format!("claim by {} found the pool empty", req.cluster),
-                            ..Default::default()
-                        },
-                        options::notify(),
-                    )
-                    .await
-                    .map_err(|e| {
-                        (
-                            "claim.failed".to_owned(),
-                            format!("request refill: {}", summarize_activity(&e)),
-                            false,
-                        )
-                    })?;
+                    crate::claims::request_refill(ctx, &pool, &req.cluster)
+                        .await
+                        .map_err(|e| {
+                            (
+                                "claim.failed".to_owned(),
+                                format!("request refill: {}", summarize_activity(&e)),
+                                false,
+                            )
+                        })?;
                 }
                 let limit = Duration::from_secs(wait_secs);
                 if !wait || waited >= limit {

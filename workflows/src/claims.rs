@@ -121,17 +121,7 @@ async fn answer(ctx: &mut WorkflowContext<PoolClaims>, req: &AssignRequest) -> D
         ClaimOutcome::Assigned(a) => DeskReply::Decided(ClaimReply::Assigned(a)),
         ClaimOutcome::Empty { wait: true, .. } => DeskReply::WaitForRefill,
         ClaimOutcome::Empty { pool, target, .. } => {
-            let refill = ctx
-                .execute_local_activity(
-                    CertpoolActivities::notify,
-                    NotifyRequest {
-                        replenish_pools: vec![pool.clone()],
-                        reason: format!("claim by {} found the pool empty", req.cluster),
-                        ..Default::default()
-                    },
-                    options::notify(),
-                )
-                .await;
+            let refill = request_refill(ctx, &pool, &req.cluster).await;
             let refill = match refill {
                 Ok(()) => "replenishment requested".to_owned(),
                 Err(e) => format!("requesting replenishment failed: {}", summarize_activity(&e).message),
@@ -145,4 +135,22 @@ async fn answer(ctx: &mut WorkflowContext<PoolClaims>, req: &AssignRequest) -> D
             })
         }
     }
+}
+
+/// Asks the pool's replenisher for a refill (a local activity: signal-with-start).
+pub(crate) async fn request_refill<W>(
+    ctx: &WorkflowContext<W>,
+    pool: &str,
+    cluster: &str,
+) -> Result<(), temporalio_common::error::ActivityExecutionError> {
+    ctx.execute_local_activity(
+        CertpoolActivities::notify,
+        NotifyRequest {
+            replenish_pools: vec![pool.to_owned()],
+            reason: format!("claim by {cluster} found the pool empty"),
+            ..Default::default()
+        },
+        options::notify(),
+    )
+    .await
 }
