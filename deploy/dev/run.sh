@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Brings up the embedded dev stack and a certpool worker, fills the example pools with visible
-# progress, prints the status table and the Temporal UI address, then keeps running until
-# Ctrl-C, which stops everything this script started.
+# progress, installs the expiry-scan schedule, claims a certificate for demo-cluster-1, waits
+# for its delivery, renews it and waits for the successor's delivery, prints the status and the
+# Temporal UI address, then keeps running until Ctrl-C, which stops everything this script
+# started.
 #
 #   deploy/dev/run.sh           run until Ctrl-C
-#   deploy/dev/run.sh --once    exit 0 once the pools are full, non-zero with the reason otherwise
+#   deploy/dev/run.sh --once    exit 0 once the pools are full and a demo cluster's certificate has
+#                               been claimed, delivered, renewed and delivered again; non-zero
+#                               with the reason otherwise
 #
 # Environment: CERTPOOL_CONFIG (default deploy/examples/dev.toml), CERTPOOL_FILL_TIMEOUT
 # (default 5m), and the port variables of deploy/dev/stack.sh.
@@ -69,23 +73,37 @@ if ! kill -0 "$WORKER_PID" 2>/dev/null; then
 fi
 
 if [[ $FILL_RC == 0 ]]; then
-    # The rest of the lifecycle: the expiry scan as a Temporal Schedule, and one cluster that
-    # claims a certificate, which ClusterSync delivers to .dev/clusters.
-    "$BIN" --config "$CONFIG" schedules apply
-    if CLAIM=$("$BIN" --config "$CONFIG" claim --pool aws-us-east-1 --cluster demo-cluster-1 --output json); then
-        CERT=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["cert_id"])' <<<"$CLAIM")
-        echo "demo-cluster-1 holds certificate $CERT; waiting for ClusterSync to deliver it"
+    # The rest of the lifecycle: the expiry scan as a Temporal Schedule, one cluster that
+    # claims a certificate, which ClusterSync delivers to .dev/clusters, and a renewal of that
+    # certificate (forced: the dev CA's certificates are due only in two months), whose successor
+    # ClusterSync delivers in turn. All of it shows in the Temporal UI.
+    delivered() { # CERT: wait until every cluster of CERT is in sync
         for _ in $(seq 1 60); do
-            if "$BIN" --config "$CONFIG" certs show "$CERT" --output json |
-                python3 -c 'import json,sys; sys.exit(0 if all(c["in_sync"] for c in json.load(sys.stdin)["clusters"]) else 1)'; then
-                echo "delivered: $(ls "$CERTPOOL_DEV_DIR/clusters/" | tr '\n' ' ')"
-                break
+            if "$BIN" --config "$CONFIG" certs show "$1" --output json |
+                python3 -c 'import json,sys; c=json.load(sys.stdin)["clusters"]; sys.exit(0 if c and all(x["in_sync"] for x in c) else 1)'; then
+                return 0
             fi
             sleep 0.5
         done
-        "$BIN" --config "$CONFIG" certs show "$CERT"
+        echo "run.sh: $1 was not delivered within 30 s" >&2
+        return 1
+    }
+    "$BIN" --config "$CONFIG" schedules apply
+    if CLAIM=$("$BIN" --config "$CONFIG" claim --pool aws-us-east-1 --cluster demo-cluster-1 --output json) &&
+        CERT=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["cert_id"])' <<<"$CLAIM") &&
+        echo "demo-cluster-1 holds certificate $CERT; waiting for ClusterSync to deliver it" &&
+        delivered "$CERT" &&
+        echo "delivered: $(ls "$CERTPOOL_DEV_DIR/clusters/" | tr '\n' ' ')" &&
+        echo "renewing $CERT now, as the expiry scan does when a certificate is due" &&
+        "$BIN" --config "$CONFIG" renew "$CERT" --now &&
+        NEW=$("$BIN" --config "$CONFIG" certs show "$CERT" --output json |
+            python3 -c 'import json,sys; print(json.load(sys.stdin)["successor"] or "")') &&
+        [[ -n $NEW ]] && delivered "$NEW"; then
+        echo "demo-cluster-1 now holds the renewed certificate $NEW, delivered to $CERTPOOL_DEV_DIR/clusters"
+        "$BIN" --config "$CONFIG" certs show "$NEW"
     else
         FILL_RC=1
+        WHY="the claim, delivery or renewal of demo-cluster-1 did not complete"
     fi
 fi
 
@@ -95,12 +113,12 @@ echo "Inventory:   $BIN --config $CONFIG certs list"
 echo "Schedules:   $BIN --config $CONFIG schedules list"
 if [[ $ONCE == 1 ]]; then
     if [[ $FILL_RC != 0 ]]; then
-        echo "run.sh: the pools did not fill (see above)" >&2
+        echo "run.sh: ${WHY:-the pools did not fill} (see above)" >&2
     fi
     exit "$FILL_RC"
 fi
 if [[ $FILL_RC != 0 ]]; then
-    echo "run.sh: the pools did not fill (see above); the worker keeps running" >&2
+    echo "run.sh: ${WHY:-the pools did not fill} (see above); the worker keeps running" >&2
 fi
 echo "run.sh: worker running; Ctrl-C stops everything this script started" >&2
 wait "$WORKER_PID"
