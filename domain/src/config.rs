@@ -865,6 +865,11 @@ pub struct PoolConfig {
     pub min_remaining_lifetime: Duration,
     /// CA name from `[ca]`.
     pub ca: String,
+    /// A second CA from `[ca]` that takes over when `ca` fails with a transient error (down,
+    /// unreachable, rate limited): the fill's first order tries `ca` with few retries and the
+    /// fill goes on through the backup; a renewal's later attempts use the backup.
+    #[serde(default)]
+    pub backup_ca: Option<String>,
     /// DNS provider name from `[dns]`.
     pub dns: String,
     /// Overrides `issuance.fill_concurrency` for this pool.
@@ -1283,6 +1288,20 @@ fn validate(
                 format!("unknown DNS provider {:?}; defined: {}", p.dns, keys(&config.dns)),
             ));
         }
+        if let Some(b) = &p.backup_ca {
+            if !config.ca.contains_key(b) {
+                return Err(invalid(
+                    &["pools", name, "backup_ca"],
+                    format!("unknown CA {b:?}; defined: {}", keys(&config.ca)),
+                ));
+            }
+            if *b == p.ca {
+                return Err(invalid(
+                    &["pools", name, "backup_ca"],
+                    format!("{b:?} is the pool's ca itself; a backup must be another CA"),
+                ));
+            }
+        }
         if let Some(t) = &p.target
             && !config.targets.contains_key(t)
         {
@@ -1358,6 +1377,7 @@ fn validate(
                 target_size: p.target_size,
                 min_remaining_lifetime: p.min_remaining_lifetime,
                 ca: p.ca.clone(),
+                backup_ca: p.backup_ca.clone(),
                 dns: p.dns.clone(),
                 fill_concurrency: p.fill_concurrency.unwrap_or(config.issuance.fill_concurrency),
                 on_empty: p.on_empty,
@@ -1582,6 +1602,29 @@ dns = "bind"
             err.contains("temporal.claim_task_queue: \"certpool\" must be non-empty and differ from task_queue"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn backup_ca_must_be_another_configured_ca() {
+        let with =
+            |backup: &str| MINIMAL.replace("target_size = 3", &format!("target_size = 3\nbackup_ca = {backup:?}"));
+        let err = load(&with("nope")).expect_err("unknown").to_string();
+        assert!(
+            err.contains("backup_ca") && err.contains("unknown CA \"nope\""),
+            "{err}"
+        );
+        let own = load(MINIMAL)
+            .expect("valid")
+            .config
+            .pools
+            .values()
+            .next()
+            .map(|p| p.ca.clone());
+        let own = own.expect("a pool");
+        let err = load(&with(&own)).expect_err("same as ca").to_string();
+        assert!(err.contains("a backup must be another CA"), "{err}");
+        let c = load(MINIMAL).expect("valid");
+        assert!(c.pools.values().all(|p| p.backup_ca.is_none()));
     }
 
     #[test]

@@ -150,6 +150,11 @@ pub struct IssueRequest {
     /// that DNS clean-up still runs (an execution timeout would skip it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub challenge_deadline_ms: Option<u64>,
+    /// Attempts of the new-order call before the issuance fails; the default retry policy when
+    /// absent. Set when a backup CA can take over, so that an unreachable CA is given up in
+    /// seconds instead of minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_attempts: Option<u32>,
 }
 
 impl IssueRequest {
@@ -164,6 +169,7 @@ impl IssueRequest {
             key_algorithm: pool.key_algorithm,
             successor_of: None,
             challenge_deadline_ms: Some(u64::try_from(pool.issue_timeout.get().as_millis()).unwrap_or(u64::MAX)),
+            ca_attempts: None,
         }
     }
 }
@@ -491,6 +497,9 @@ pub struct RenewalPlan {
     pub issue: IssueRequest,
     /// Set when a successor already exists (a repeated renewal adopts it).
     pub existing_successor: Option<String>,
+    /// The pool's backup CA: attempts after the first issue through it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_ca: Option<String>,
     /// Clusters of the existing successor.
     #[serde(default)]
     pub existing_clusters: Vec<String>,

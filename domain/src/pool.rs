@@ -33,6 +33,9 @@ pub struct PoolSpec {
     pub min_remaining_lifetime: Duration,
     /// CA name.
     pub ca: String,
+    /// CA that takes over when `ca` fails transiently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_ca: Option<String>,
     /// DNS provider name.
     pub dns: String,
     /// Concurrent issuances while filling.

@@ -553,10 +553,11 @@ pub fn setup_full(
     let s = stack();
     let dir = s.dir.join(test);
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(
-        dir.join("secrets.key"),
-        base64::engine::general_purpose::STANDARD.encode(rand_bytes(32)),
-    )?;
+    // Kept when it exists: a second setup for the same test must still read its secrets.
+    let key = dir.join("secrets.key");
+    if !key.exists() {
+        std::fs::write(&key, base64::engine::general_purpose::STANDARD.encode(rand_bytes(32)))?;
+    }
     let text = format!(
         r#"
 [temporal]

@@ -351,3 +351,115 @@ async fn challenge_deadline_fails_the_issuance_and_still_cleans_up() -> Result<(
     }
     Ok(())
 }
+
+/// The pool's CA is down (nothing listens at its directory URL): the fill's first order gives it
+/// up after a few quick retries and the pool fills through its `backup_ca`. Every certificate
+/// chains to the backup's root, and the fill's status names the failover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_fills_through_the_backup_ca_when_its_ca_is_down() -> Result<()> {
+    let pool = unique_label("backup-");
+    let cloud = unique_label("c");
+    let pools = regional_pool(&pool, &cloud, 2).replace("ca = \"pebble\"", "ca = \"down\"\nbackup_ca = \"pebble\"");
+    let setup = certpool_tests::setup_full(
+        "backup",
+        None,
+        &pools,
+        &stack().pebble_directory,
+        "[ca.down]\ndirectory_url = \"https://127.0.0.1:9/dir\"\nrequest_timeout = \"2s\"\n",
+    )?;
+    let _worker = WorkerGuard::start(&setup);
+    let c = client(&setup).await;
+    let names = vec![pool.clone()];
+    let started = Instant::now();
+    fill::start(&c, &setup.cfg, &names).await?;
+    let mut last_error = None;
+    let results = fill::wait(&c, &names, Some(Duration::from_secs(90)), |progress| {
+        if let Some(e) = progress.get(&pool).and_then(|p| p.last_error.as_ref()) {
+            last_error = Some(e.clone());
+        }
+    })
+    .await?;
+    match &results[&pool] {
+        FillResult::Full(o) => assert_eq!((o.ready, o.target), (2, 2)),
+        FillResult::Failed(why) => panic!("fill failed: {why}"),
+    }
+    eprintln!(
+        "filled through the backup CA in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    certpool_tests::verify::pool_certificates(&setup, &pool, &stack().issuing_root()?, 2).await?;
+    // The fill may end between two progress reports: ask the closed run as well.
+    if last_error.is_none() {
+        let progress = c
+            .get_workflow_handle::<certpool_workflows::PoolReplenish>(certpool_domain::pool::replenish_workflow_id(
+                &pool,
+            ))
+            .query(
+                certpool_workflows::PoolReplenish::progress,
+                (),
+                temporalio_client::WorkflowQueryOptions::default(),
+            )
+            .await?;
+        last_error = progress.last_error;
+    }
+    let last_error = last_error.unwrap_or_default();
+    assert!(
+        last_error.contains("CA down failed") && last_error.contains("backup CA pebble"),
+        "{last_error}"
+    );
+    Ok(())
+}
+
+/// A renewal while the pool's CA is down: the first attempt gives that CA a few quick retries,
+/// the next goes to the backup CA, and the cluster ends up on the successor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewal_goes_to_the_backup_ca_when_the_pools_ca_is_down() -> Result<()> {
+    let pool = unique_label("renew-backup-");
+    let cloud = unique_label("c");
+    let healthy = regional_pool(&pool, &cloud, 1);
+    let extra = "[ca.down]\ndirectory_url = \"https://127.0.0.1:9/dir\"\nrequest_timeout = \"2s\"\n";
+    let good = certpool_tests::setup_full("renew-backup", None, &healthy, &stack().pebble_directory, extra)?;
+    let cert = {
+        let _worker = WorkerGuard::start(&good);
+        let c = client(&good).await;
+        let names = vec![pool.clone()];
+        fill::start(&c, &good.cfg, &names).await?;
+        match &fill::wait(&c, &names, Some(Duration::from_secs(60)), |_| {}).await?[&pool] {
+            FillResult::Full(_) => {}
+            FillResult::Failed(why) => panic!("fill failed: {why}"),
+        }
+        certpool::client::CertpoolClient::from_client(c, &good.cfg.config.temporal)
+            .claim(&pool, "renew-backup-1", None)
+            .await
+            .map_err(|e| anyhow!("claim: {e}"))?
+    };
+    // Same inventory and secrets; the pool's CA is now the one that is down.
+    let outage = certpool_tests::setup_full(
+        "renew-backup",
+        None,
+        &healthy.replace("ca = \"pebble\"", "ca = \"down\"\nbackup_ca = \"pebble\""),
+        &stack().pebble_directory,
+        extra,
+    )?;
+    let _worker = WorkerGuard::start(&outage);
+    let c = client(&outage).await;
+    let outcome = c
+        .start_workflow(
+            certpool_workflows::CertificateRenewal::run,
+            certpool_domain::contracts::RenewalRequest {
+                cert_id: cert.cert_id.clone(),
+            },
+            WorkflowStartOptions::new(
+                outage.cfg.config.temporal.task_queue.clone(),
+                certpool_domain::contracts::workflow_ids::renewal(&cert.cert_id, cert.not_after),
+            )
+            .build(),
+        )
+        .await?
+        .get_result(WorkflowGetResultOptions::default())
+        .await?;
+    assert_eq!(outcome.predecessor, cert.cert_id);
+    assert_eq!(outcome.clusters, vec!["renew-backup-1".to_owned()]);
+    assert_ne!(outcome.successor, cert.cert_id);
+    Ok(())
+}

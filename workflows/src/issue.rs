@@ -35,7 +35,7 @@ impl IssueCertificate {
                     ca: req.ca.clone(),
                     identifiers: req.sans.clone(),
                 },
-                options::acme(),
+                req.ca_attempts.map_or_else(options::acme, options::acme_attempts),
             )
             .await
             .map_err(|e| annotate(e, "new order"))?;

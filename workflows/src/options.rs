@@ -32,6 +32,14 @@ pub(crate) fn acme() -> ActivityOptions {
         .build()
 }
 
+/// The first order of a pool that has a backup CA: few retries, so that a CA that is down is
+/// given up in seconds and the backup takes over.
+pub(crate) fn acme_attempts(attempts: u32) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(120))
+        .retry_policy(retry(attempts))
+        .build()
+}
+
 /// DNS updates.
 pub(crate) fn dns() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))

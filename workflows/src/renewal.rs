@@ -12,6 +12,9 @@ use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_workflow::{ChildWorkflowOptions, ParentClosePolicy, WorkflowContext, WorkflowResult};
 
+/// Patch id of the switch to the pool's backup CA on later attempts.
+const BACKUP_CA: &str = "backup-ca";
+
 /// How often to check whether every cluster serves the successor.
 const SYNC_POLL: Duration = Duration::from_secs(2);
 
@@ -52,6 +55,17 @@ impl CertificateRenewal {
                     let cert_id = ctx.uuid4();
                     let mut issue = plan.issue.clone();
                     issue.cert_id = cert_id.clone();
+                    // With a backup CA, the first attempt gives the pool's CA few retries and
+                    // every later attempt goes to the backup.
+                    if let Some(backup) = &plan.backup_ca
+                        && ctx.patched(BACKUP_CA)
+                    {
+                        if attempt == 1 {
+                            issue.ca_attempts = Some(3);
+                        } else {
+                            issue.ca = backup.clone();
+                        }
+                    }
                     let opts = ChildWorkflowOptions::builder()
                         .workflow_id(format!("issue/{}/{cert_id}", issue.pool))
                         .execution_timeout(Duration::from_secs(plan.issue_timeout_secs + 900))

@@ -25,6 +25,10 @@ const ROUNDS_PER_RUN: u32 = 20;
 const TOP_UP_LANES: u32 = 2;
 /// Patch id of the top-up limit.
 const TOP_UP_TRICKLE: &str = "top-up-trickle";
+/// Patch id of the switch to the pool's backup CA.
+const BACKUP_CA: &str = "backup-ca";
+/// New-order attempts of a lead order while a backup CA stands by (about 1.5 s of retries).
+const LEAD_ATTEMPTS_WITH_BACKUP: u32 = 3;
 /// Backoff after a round with transient failures: doubles from this…
 const BACKOFF_START: Duration = Duration::from_secs(2);
 /// …to this cap.
@@ -58,6 +62,9 @@ impl PoolReplenish {
             .map_err(|e| fail(&summarize_activity(&e), "describe pool"))?;
         let mut backoff = BACKOFF_START;
         let mut rounds_this_run = 0;
+        // Each run starts with the pool's own CA: a fill after an outage finds out whether it
+        // is back with one quick order.
+        let mut on_backup = false;
 
         loop {
             // Cleared before the level is read: a claim that signals while the read is in flight
@@ -98,14 +105,37 @@ impl PoolReplenish {
             // authorizations and the parallel orders need no DNS-01 at all. Without this, every
             // order of a pool publishes values at the same `_acme-challenge` names at once, and
             // the TXT set grows past what a validator reads over UDP.
-            let mut round = fill_round(ctx, &spec, 1, spec.fill_concurrency).await;
+            let (ca, lead_attempts) = match &spec.backup_ca {
+                Some(b) if on_backup => (b.clone(), None),
+                Some(_) => (spec.ca.clone(), Some(LEAD_ATTEMPTS_WITH_BACKUP)),
+                None => (spec.ca.clone(), None),
+            };
+            let mut round = fill_round(ctx, &spec, 1, spec.fill_concurrency, &ca, lead_attempts).await;
+            if round.failed > 0
+                && round.permanent.is_none()
+                && lead_attempts.is_some()
+                && let Some(backup) = spec.backup_ca.clone()
+                && ctx.patched(BACKUP_CA)
+            {
+                on_backup = true;
+                counters.failed += round.failed;
+                let why = ctx.state(|s| s.progress.last_error.clone()).unwrap_or_default();
+                ctx.state_mut(|s| {
+                    s.progress.counters = counters.clone();
+                    s.progress.last_error = Some(format!(
+                        "CA {} failed ({why}); issuing through the backup CA {backup}",
+                        spec.ca
+                    ));
+                });
+                continue;
+            }
             if round.failed == 0 && deficit > 1 {
                 let lanes = if level.ready.saturating_mul(2) >= spec.target_size && ctx.patched(TOP_UP_TRICKLE) {
                     spec.fill_concurrency.min(TOP_UP_LANES)
                 } else {
                     spec.fill_concurrency
                 };
-                let rest = fill_round(ctx, &spec, deficit - 1, lanes).await;
+                let rest = fill_round(ctx, &spec, deficit - 1, lanes, &ca, None).await;
                 round.issued += rest.issued;
                 round.unusable += rest.unusable;
                 round.failed += rest.failed;
@@ -180,7 +210,14 @@ struct RoundResult {
 /// Issues up to `deficit` certificates with at most `lanes` in flight. Each lane takes
 /// the next ticket when its issuance ends, so one slow order does not hold up a whole wave. Lanes
 /// stop taking tickets after any failure: the round ends and the loop backs off or gives up.
-async fn fill_round(ctx: &WorkflowContext<PoolReplenish>, spec: &PoolSpec, deficit: u32, lanes: u32) -> RoundResult {
+async fn fill_round(
+    ctx: &WorkflowContext<PoolReplenish>,
+    spec: &PoolSpec,
+    deficit: u32,
+    lanes: u32,
+    ca: &str,
+    ca_attempts: Option<u32>,
+) -> RoundResult {
     let lanes = lanes.clamp(1, deficit);
     let shared = RefCell::new((deficit, RoundResult::default()));
     let lane = |_: u32| async {
@@ -207,7 +244,11 @@ async fn fill_round(ctx: &WorkflowContext<PoolReplenish>, spec: &PoolSpec, defic
                 let started = ctx
                     .start_child_workflow(
                         IssueCertificate::run,
-                        IssueRequest::for_pool(spec, cert_id.clone()),
+                        IssueRequest {
+                            ca: ca.to_owned(),
+                            ca_attempts,
+                            ..IssueRequest::for_pool(spec, cert_id.clone())
+                        },
                         child_opts,
                     )
                     .await
