@@ -309,7 +309,7 @@ pub struct TemporalConfig {
     /// Task queue the workers poll and the CLI starts workflows on.
     #[serde(default = "default_task_queue")]
     pub task_queue: String,
-    /// Task queue of claims (`AssignCertificate`); `<task_queue>-claims` when absent. Claims
+    /// Task queue of claims (`PoolClaims`, `AssignCertificate`); `<task_queue>-claims` when absent. Claims
     /// get a queue and worker slots of their own so that they never wait in line behind the
     /// issuance, sync and renewal tasks of a refill.
     #[serde(default)]
@@ -1043,7 +1043,7 @@ fn validate(
         return Err(invalid(&["temporal", "task_queue"], "must not be empty".into()));
     }
     if let Some(q) = &config.temporal.claim_task_queue {
-        // The claims worker registers only AssignCertificate: sharing the main queue would
+        // The claims worker registers only the claim workflows: sharing the main queue would
         // hand it tasks of workflows it cannot run.
         if q.trim().is_empty() || *q == config.temporal.task_queue {
             return Err(invalid(

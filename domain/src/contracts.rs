@@ -400,7 +400,7 @@ pub struct Assignment {
     pub new: bool,
 }
 
-/// Answer of the `claim` update on `AssignCertificate`.
+/// Answer of the `claim` update on `AssignCertificate`, and what `PoolClaims` decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClaimReply {
     /// The cluster's certificate.

@@ -23,7 +23,7 @@ impl BaoServer {
     pub fn start() -> Result<Self> {
         let bin = crate::find_binary("CERTPOOL_BAO_BIN", &[crate::repo_root().join(".venv/bin/bao")], "bao")?;
         let port = crate::free_port();
-        let root_token = format!("root-{:016x}", rand_u64());
+        let root_token = format!("root-{:016x}", crate::rand_u64());
         let dir = tempfile::Builder::new().prefix("certpool-bao-").tempdir()?;
         let home = dir.path().display().to_string();
         let proc = Proc::spawn(
@@ -161,15 +161,4 @@ impl BaoServer {
     pub fn stop(&mut self) {
         self.proc.stop();
     }
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
 }

@@ -288,7 +288,7 @@ fn service_account_key(email: &str, project: &str) -> Result<(String, String, Ve
     let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     let der = base64::engine::general_purpose::STANDARD.decode(b64)?;
     let pair = signature::RsaKeyPair::from_pkcs8(&der).map_err(|e| anyhow!("generated key rejected: {e}"))?;
-    let key_id = format!("{:016x}", rand_u64());
+    let key_id = format!("{:016x}", crate::rand_u64());
     let json = json!({
         "type": "service_account",
         "project_id": project,
@@ -301,14 +301,6 @@ fn service_account_key(email: &str, project: &str) -> Result<(String, String, Ve
     })
     .to_string();
     Ok((json, key_id, pair.public_key().as_ref().to_vec()))
-}
-
-fn rand_u64() -> u64 {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos() as u64;
-    nanos ^ (std::process::id() as u64).rotate_left(32)
 }
 
 fn fqdn(name: &str) -> String {

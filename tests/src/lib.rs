@@ -457,6 +457,12 @@ fn spawn_pebble(
     Ok((proc, port, mgmt_port))
 }
 
+/// A random number for passwords, tokens and key ids of the test servers.
+pub(crate) fn rand_u64() -> u64 {
+    let b = rand_bytes(8);
+    u64::from_le_bytes(b.try_into().unwrap_or_default())
+}
+
 fn rand_bytes(n: usize) -> Vec<u8> {
     let mut f = std::fs::File::open("/dev/urandom").unwrap();
     let mut buf = vec![0u8; n];

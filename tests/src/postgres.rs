@@ -131,7 +131,7 @@ impl PgServer {
         remove_stale_dirs();
         let tmp = tempfile::Builder::new().prefix(DIR_PREFIX).tempdir()?;
         let dir = tmp.path().to_owned();
-        let admin_password = format!("pw{:016x}", rand_u64());
+        let admin_password = format!("pw{:016x}", crate::rand_u64());
         std::fs::write(dir.join("pwfile"), &admin_password)?;
         if let Some((uid, gid)) = user {
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid))?;
@@ -241,15 +241,4 @@ impl PgServer {
         conn.close().await?;
         Ok(name)
     }
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
 }

@@ -32,6 +32,9 @@ pub(crate) fn acme() -> ActivityOptions {
         .build()
 }
 
+/// New-order attempts at a pool's own CA while a backup CA stands by (about 1.5 s of retries).
+pub(crate) const CA_ATTEMPTS_WITH_BACKUP: u32 = 3;
+
 /// The first order of a pool that has a backup CA: few retries, so that a CA that is down is
 /// given up in seconds and the backup takes over.
 pub(crate) fn acme_attempts(attempts: u32) -> ActivityOptions {

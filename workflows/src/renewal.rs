@@ -61,7 +61,7 @@ impl CertificateRenewal {
                         && ctx.patched(BACKUP_CA)
                     {
                         if attempt == 1 {
-                            issue.ca_attempts = Some(3);
+                            issue.ca_attempts = Some(options::CA_ATTEMPTS_WITH_BACKUP);
                         } else {
                             issue.ca = backup.clone();
                         }

@@ -27,8 +27,6 @@ const TOP_UP_LANES: u32 = 2;
 const TOP_UP_TRICKLE: &str = "top-up-trickle";
 /// Patch id of the switch to the pool's backup CA.
 const BACKUP_CA: &str = "backup-ca";
-/// New-order attempts of a lead order while a backup CA stands by (about 1.5 s of retries).
-const LEAD_ATTEMPTS_WITH_BACKUP: u32 = 3;
 /// Backoff after a round with transient failures: doubles from this…
 const BACKOFF_START: Duration = Duration::from_secs(2);
 /// …to this cap.
@@ -107,7 +105,7 @@ impl PoolReplenish {
             // the TXT set grows past what a validator reads over UDP.
             let (ca, lead_attempts) = match &spec.backup_ca {
                 Some(b) if on_backup => (b.clone(), None),
-                Some(_) => (spec.ca.clone(), Some(LEAD_ATTEMPTS_WITH_BACKUP)),
+                Some(_) => (spec.ca.clone(), Some(options::CA_ATTEMPTS_WITH_BACKUP)),
                 None => (spec.ca.clone(), None),
             };
             let mut round = fill_round(ctx, &spec, 1, spec.fill_concurrency, &ca, lead_attempts).await;
